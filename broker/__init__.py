@@ -1,0 +1,1 @@
+"""The central controller: MQTT workers, registry, storage, HTTP API and console."""

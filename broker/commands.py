@@ -1,0 +1,83 @@
+"""Commands to terminals: issue with id and expiry, track acks and results, surface timeouts."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from broker import storage
+from kiosk.wire.messages import Command, CommandAck
+
+log = logging.getLogger(__name__)
+
+Publish = Callable[[str, Command], Awaitable[None]]
+MAX_TTL_S = 7 * 86_400
+
+
+class UnknownDeviceError(LookupError):
+    pass
+
+
+class CommandService:
+    def __init__(self, db: storage.Database, publish: Publish,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.db = db
+        self._publish = publish
+        self._clock = clock
+
+    def now_ms(self) -> int:
+        return int(self._clock() * 1000)
+
+    async def send(self, device_id: str, name: str, args: dict[str, Any] | None = None,
+                   ttl_s: float = 60.0) -> storage.CommandRecord:
+        if not 0 < ttl_s <= MAX_TTL_S:
+            raise ValueError(f"ttl_s must be in (0, {MAX_TTL_S}]")
+        if await storage.get_device(self.db, device_id) is None:
+            raise UnknownDeviceError(f"no device {device_id!r}")
+        now = self.now_ms()
+        cmd = Command(cmd_id=uuid.uuid4().hex, name=name, args=args or {}, issued_ms=now,
+                      expires_ms=now + int(ttl_s * 1000))
+        await storage.create_command(self.db, storage.CommandRecord.from_wire(device_id, cmd))
+        try:
+            await self._publish(device_id, cmd)
+        except Exception as exc:  # stays pending; the sweeper reports it timed out
+            log.warning("command %s to %s not published yet: %s", cmd.cmd_id, device_id, exc)
+        record = await storage.get_command(self.db, cmd.cmd_id)
+        assert record is not None
+        return record
+
+    async def on_ack(self, device_id: str, ack: CommandAck) -> bool:
+        accepted = await storage.apply_command_ack(self.db, device_id, ack)
+        if not accepted:
+            log.info("ignored ack %s for %s from %s", ack.status, ack.cmd_id, device_id)
+        return accepted
+
+    async def sweep(self) -> list[str]:
+        timed_out = await storage.expire_commands(self.db, self.now_ms())
+        for cmd_id in timed_out:
+            log.warning("command %s timed out without a final answer", cmd_id)
+        return timed_out
+
+    async def run_sweeper(self, every_s: float) -> None:
+        while True:
+            try:
+                await self.sweep()
+            except Exception:
+                log.exception("command sweep failed")
+            await asyncio.sleep(every_s)
+
+    async def wait_final(self, cmd_id: str, timeout_s: float) -> storage.CommandRecord | None:
+        """Poll until the command reaches a final status (or timed_out), or the time is up."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        while True:
+            record = await storage.get_command(self.db, cmd_id)
+            if record is None or record.final:
+                return record
+            if loop.time() >= deadline:
+                return record
+            await asyncio.sleep(0.05)

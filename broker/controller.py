@@ -1,0 +1,176 @@
+"""The controller process: broker (managed or external), database, MQTT link, ingest, commands.
+
+`Controller` implements the link's handlers; the HTTP app (`broker.web`) reads from it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from broker import storage
+from broker.commands import CommandService
+from broker.ingest import EventIngest, Row
+from broker.mosquitto import BrokerConfig, ManagedBroker, generate_password
+from broker.mqtt_link import ControllerLink
+from broker.settings import Settings, secret_in
+from kiosk.credentials import DeviceCredentials
+from kiosk.wire.messages import (
+    Command,
+    CommandAck,
+    ErrorInfo,
+    EventAck,
+    EventBatch,
+    Health,
+    Presence,
+    ReportedState,
+    Request,
+    Response,
+)
+from kiosk.wire.topics import Channel
+
+log = logging.getLogger(__name__)
+
+
+class Controller:
+    def __init__(self, settings: Settings, *, broker: ManagedBroker | None = None) -> None:
+        """`broker`: a broker someone else manages (tests); its users are still ours to set."""
+        self.settings = settings
+        self.data_dir = settings.controller.data_dir
+        self.broker = broker
+        self._owns_broker = False
+        self.db: storage.Database | None = None
+        self.link: ControllerLink | None = None
+        self.ingest: EventIngest | None = None
+        self.commands: CommandService | None = None
+        self.admin_token = ""
+        self.started_ms = 0
+        self._tasks: list[asyncio.Task[None]] = []
+        self._link_task: asyncio.Task[None] | None = None
+
+    # ---- lifecycle --------------------------------------------------------------------------
+
+    async def start(self, *, link_timeout: float = 15.0) -> None:
+        s = self.settings
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        password = secret_in(self.data_dir, "controller.secret", s.broker.controller_password)
+        self.admin_token = secret_in(self.data_dir, "admin.token", s.http.admin_token)
+        if self.broker is not None:
+            await asyncio.to_thread(self.broker.set_user, s.broker.controller_user, password)
+        elif s.broker.mode == "managed":
+            self.broker = ManagedBroker(
+                BrokerConfig(host=s.broker.host, port=s.broker.port,
+                             data_dir=self.data_dir / "mosquitto", max_queued_messages=100_000),
+                controller_user=s.broker.controller_user)
+            self._owns_broker = True
+            self.broker.set_user(s.broker.controller_user, password)
+            await asyncio.to_thread(self.broker.start)
+        self.db = await storage.Database.open(s.db_url)
+        await self.db.create_schema()
+        self.ingest = EventIngest(self._insert, self._publish_ack,
+                                  max_rows=s.controller.ingest_max_rows,
+                                  max_delay_s=s.controller.ingest_max_delay_s)
+        self.link = ControllerLink(self, host=s.broker.host, port=s.broker.port,
+                                   username=s.broker.controller_user, password=password,
+                                   share_group=s.controller.share_group)
+        self.commands = CommandService(self.db, self._publish_command)
+        self._link_task = asyncio.create_task(self.link.run())
+        self._tasks = [asyncio.create_task(c) for c in (
+            self.ingest.run(), self.commands.run_sweeper(s.controller.command_sweep_s))]
+        await asyncio.wait_for(self.link.connected.wait(), link_timeout)
+        self.started_ms = int(time.time() * 1000)
+
+    async def stop(self) -> None:
+        if self.link and self._link_task:
+            self.link.stop()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(self._link_task), 5)
+            self._tasks.append(self._link_task)
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self.ingest:
+            with contextlib.suppress(Exception):
+                await self.ingest.flush()  # committed but unacked: terminals resend, deduped
+        if self.db:
+            await self.db.close()
+        if self.broker and self._owns_broker:
+            await asyncio.to_thread(self.broker.stop)
+
+    # ---- provisioning -----------------------------------------------------------------------
+
+    async def provision_device(self, device: storage.DeviceRecord) -> DeviceCredentials:
+        """Register a terminal and give it broker credentials (shown once, stored hashed)."""
+        assert self.db is not None
+        password = generate_password()
+        await storage.add_device(self.db, device)
+        if self.broker is not None:
+            await asyncio.to_thread(self.broker.set_user, device.device_id, password)
+        return DeviceCredentials(device_id=device.device_id, password=password,
+                                 host=self.settings.broker.host, port=self.settings.broker.port)
+
+    # ---- link handlers ----------------------------------------------------------------------
+
+    async def on_events(self, batch: EventBatch, received_ms: int) -> None:
+        assert self.ingest is not None
+        await self.ingest.submit(batch, received_ms)
+
+    async def on_health(self, device_id: str, health: Health) -> None:
+        assert self.db is not None
+        await storage.touch(self.db, device_id, _now_ms(), health.model_dump(exclude={"v"}))
+
+    async def on_presence(self, device_id: str, presence: Presence) -> None:
+        assert self.db is not None
+        # Ordered by our receive time: the broker delivers one device's messages in order,
+        # while a Last Will carries the timestamp of the connect that armed it.
+        await storage.set_presence(self.db, device_id, presence.online, _now_ms())
+
+    async def on_state(self, device_id: str, state: ReportedState) -> None:
+        assert self.db is not None
+        await storage.set_reported_state(self.db, device_id, state.model_dump(exclude={"v"}),
+                                         state.config_version)
+
+    async def on_cmd_ack(self, device_id: str, ack: CommandAck) -> None:
+        assert self.commands is not None
+        await self.commands.on_ack(device_id, ack)
+
+    async def on_request(self, device_id: str, request: Request) -> Response:
+        if request.method == "ping":
+            return Response(ok=True, result={"pong": _now_ms(), "device_id": device_id})
+        return Response(ok=False, error=ErrorInfo(
+            code="unknown_method", message=f"no method {request.method!r}"))
+
+    # ---- internals ---------------------------------------------------------------------------
+
+    async def _insert(self, rows: Sequence[Row]) -> int:
+        assert self.db is not None
+        return await storage.insert_events(self.db, rows)
+
+    async def _publish_ack(self, device_id: str, ack: EventAck) -> None:
+        assert self.link is not None
+        await self.link.publish(device_id, Channel.EVENTS_ACK, ack)
+
+    async def _publish_command(self, device_id: str, cmd: Command) -> None:
+        assert self.link is not None
+        await self.link.publish(device_id, Channel.CMD, cmd)
+
+    def status(self) -> dict[str, Any]:
+        ingest = self.ingest.stats if self.ingest else None
+        return {
+            "broker_connected": bool(self.link and self.link.connected.is_set()),
+            "broker_managed": self.broker is not None,
+            "database": self.db.dialect if self.db else None,
+            "events_received": ingest.events if ingest else 0,
+            "events_stored": ingest.committed_new if ingest else 0,
+            "events_duplicate": ingest.duplicates if ingest else 0,
+            "ingest_buffered": self.ingest.buffered if self.ingest else 0,
+            "rejected": self.link.rejects.snapshot() if self.link else {},
+        }
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)

@@ -1,0 +1,102 @@
+"""Controller configuration: a TOML file, then `STORE_<SECTION>_<KEY>` environment variables.
+
+Example `controller.toml`:
+
+    [controller]
+    data_dir = "var/controller"
+    db_url = "postgresql+asyncpg://postgres@127.0.0.1:5432/stores"   # default: SQLite in data_dir
+
+    [broker]
+    mode = "managed"        # or "external": connect to a broker someone else runs
+    port = 18830
+
+    [http]
+    port = 8080
+
+Secrets left empty (the controller's broker password, the admin API token) are generated once
+and kept in `data_dir` with mode 0600.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ControllerSection(_Section):
+    data_dir: Path = Path("var/controller")
+    db_url: str = ""
+    share_group: str = Field(default="controllers", pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    command_sweep_s: float = Field(default=1.0, gt=0)
+    ingest_max_rows: int = Field(default=5000, ge=1)
+    ingest_max_delay_s: float = Field(default=0.05, gt=0)
+
+
+class BrokerSection(_Section):
+    mode: Literal["managed", "external"] = "managed"
+    host: str = "127.0.0.1"
+    port: int = Field(default=18830, ge=1, le=65535)
+    controller_user: str = "controller"
+    controller_password: str = ""
+
+
+class HttpSection(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+    admin_token: str = ""
+
+
+class Settings(_Section):
+    controller: ControllerSection = Field(default_factory=ControllerSection)
+    broker: BrokerSection = Field(default_factory=BrokerSection)
+    http: HttpSection = Field(default_factory=HttpSection)
+
+    @property
+    def db_url(self) -> str:
+        if self.controller.db_url:
+            return self.controller.db_url
+        return f"sqlite+aiosqlite:///{self.controller.data_dir.resolve() / 'controller.sqlite'}"
+
+
+def _env_overrides(env: dict[str, str]) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    for section in ("controller", "broker", "http"):
+        prefix = f"STORE_{section.upper()}_"
+        for key, value in env.items():
+            if key.startswith(prefix):
+                out.setdefault(section, {})[key[len(prefix) :].lower()] = value
+    return out
+
+
+def load_settings(path: Path | None = None, env: dict[str, str] | None = None) -> Settings:
+    doc: dict[str, Any] = {}
+    if path is not None:
+        with path.open("rb") as fh:
+            doc = tomllib.load(fh)
+    for section, values in _env_overrides(dict(os.environ if env is None else env)).items():
+        doc.setdefault(section, {}).update(values)
+    return Settings.model_validate(doc)
+
+
+def secret_in(data_dir: Path, name: str, given: str) -> str:
+    """Return `given`, or a secret generated once and kept in data_dir/name (mode 0600)."""
+    if given:
+        return given
+    path = data_dir / name
+    if path.exists():
+        return path.read_text().strip()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    value = secrets.token_urlsafe(24)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(value + "\n")
+    return value

@@ -1,0 +1,1 @@
+"""The terminal's device agent: MQTT link, local store with the event outbox, heartbeats."""

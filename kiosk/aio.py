@@ -1,0 +1,33 @@
+"""Small asyncio helpers shared by the agent and the controller."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Coroutine, Iterable
+from typing import Any
+
+
+async def cancel_and_wait(tasks: Iterable[asyncio.Future[Any]]) -> None:
+    """Cancel tasks and wait until they are really gone.
+
+    Python 3.11's `asyncio.wait_for` can swallow a cancellation that races with its inner
+    future completing (aiomqtt's publish awaits through it), so one `cancel()` is not always
+    enough: keep cancelling until every task has finished.
+    """
+    pending = {t for t in tasks if not t.done()}
+    while pending:
+        for t in pending:
+            t.cancel()
+        _, pending = await asyncio.wait(pending, timeout=0.1)
+
+
+async def first_to_exit(coros: Iterable[Coroutine[Any, Any, Any]]) -> None:
+    """Run coroutines together; when one finishes, stop the rest and re-raise its error."""
+    tasks = [asyncio.ensure_future(c) for c in coros]
+    try:
+        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        await cancel_and_wait(tasks)
+    for t in done:
+        if not t.cancelled() and (exc := t.exception()) is not None:
+            raise exc

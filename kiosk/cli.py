@@ -1,0 +1,56 @@
+"""`kiosk`: run the terminal's device agent (the Kivy UI joins it in a later release)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+from pathlib import Path
+
+from kiosk import credentials
+from kiosk.agent.agent import AgentConfig, KioskAgent
+from kiosk.agent.store import SqliteAgentStore
+from kiosk.fleet.fleet import synthetic_events
+from kiosk.logs import setup_logging
+
+
+async def run_agent(creds_path: Path, data_dir: Path, events_per_s: float,
+                    heartbeat_s: float) -> int:
+    [creds] = credentials.load(creds_path)[:1]
+    store = await SqliteAgentStore.open(data_dir / "agent.sqlite")
+    agent = KioskAgent(AgentConfig(device_id=creds.device_id, password=creds.password,
+                                   host=creds.host, port=creds.port, data_dir=data_dir,
+                                   heartbeat_s=heartbeat_s), store)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, agent.stop)
+    link = asyncio.create_task(agent.run())
+    if events_per_s > 0:  # demo and test traffic: synthetic engagement events
+        import random
+
+        rng = random.Random()
+        while not link.done():
+            await agent.record_many(synthetic_events(1, rng))
+            await asyncio.sleep(1.0 / events_per_s)
+    await link
+    await store.close()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="kiosk", description=__doc__)
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    ag = sub.add_parser("agent", help="run the device agent")
+    ag.add_argument("--credentials", type=Path, required=True)
+    ag.add_argument("--data-dir", type=Path, default=Path("var/kiosk"))
+    ag.add_argument("--synthetic-events-per-s", type=float, default=0.0)
+    ag.add_argument("--heartbeat-s", type=float, default=30.0)
+    ag.add_argument("-v", "--verbose", action="store_true")
+    args = parser.parse_args(argv)
+    setup_logging(getattr(args, "verbose", False))
+    return asyncio.run(run_agent(args.credentials, args.data_dir, args.synthetic_events_per_s,
+                                 args.heartbeat_s))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,51 @@
+"""The terminal's outbox: seqs never reused, rows kept until acked, survives reopen."""
+
+from pathlib import Path
+
+import pytest
+
+from kiosk.agent.store import MemoryAgentStore, SqliteAgentStore
+
+
+@pytest.fixture(params=["sqlite", "memory"])
+async def store(request: pytest.FixtureRequest, tmp_path: Path):
+    s = await SqliteAgentStore.open(tmp_path / "agent.sqlite") if request.param == "sqlite" \
+        else MemoryAgentStore()
+    yield s
+    await s.close()
+
+
+async def test_seqs_grow_and_are_never_reused_after_ack(store) -> None:
+    seqs = await store.add_events([(1, "touch", {"i": i}) for i in range(5)])
+    assert seqs == [1, 2, 3, 4, 5]
+    assert await store.ack([(1, 5)]) == 5
+    assert await store.count() == 0
+    assert await store.add_events([(2, "touch", {})]) == [6]
+
+
+async def test_pending_pages_after_a_seq_and_ack_removes_only_ranges(store) -> None:
+    await store.add_events([(1, "ad.play", {"n": i}) for i in range(10)])
+    page = await store.pending(3, 4)
+    assert [e.seq for e in page] == [4, 5, 6, 7]
+    assert page[0].data == {"n": 3}
+    await store.ack([(1, 2), (5, 5)])
+    assert [e.seq for e in await store.pending(0, 100)] == [3, 4, 6, 7, 8, 9, 10]
+
+
+async def test_kv(store) -> None:
+    assert await store.get("x") is None
+    await store.put("x", {"a": [1, 2]})
+    await store.put("x", {"a": [3]})
+    assert await store.get("x") == {"a": [3]}
+
+
+async def test_sqlite_outbox_survives_reopen(tmp_path: Path) -> None:
+    path = tmp_path / "agent.sqlite"
+    s = await SqliteAgentStore.open(path)
+    await s.add_events([(1, "touch", {}) for _ in range(3)])
+    await s.ack([(1, 1)])
+    await s.close()
+    s = await SqliteAgentStore.open(path)
+    assert [e.seq for e in await s.pending(0, 10)] == [2, 3]
+    assert await s.add_events([(1, "touch", {})]) == [4]
+    await s.close()
