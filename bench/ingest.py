@@ -16,8 +16,10 @@ import argparse
 import asyncio
 import json
 import logging
+import sys
 import tempfile
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 import aiomqtt
@@ -28,13 +30,12 @@ from broker import storage
 from broker.controller import Controller
 from broker.mosquitto import BrokerConfig, ManagedBroker, free_port, generate_password
 from broker.settings import Settings
-from kiosk.agent.agent import AgentConfig
 from kiosk.credentials import DeviceCredentials
-from kiosk.fleet import Fleet
 from kiosk.wire.topics import Channel, wildcard
 
 console = Console(stderr=True)
 CONTROLLER_PASSWORD = "bench-controller"
+PROFILE = ["/tmp/prof_worker.py"] if __import__("os").environ.get("PROF") else []
 
 
 def progress() -> Progress:
@@ -42,18 +43,40 @@ def progress() -> Progress:
                     TimeElapsedColumn(), console=console)
 
 
-async def start_fleet(creds: list[DeviceCredentials], label: str) -> Fleet:
-    fleet = Fleet(creds, agent_config=AgentConfig(
-        device_id="x", password="x", heartbeat_s=3600, resend_after_s=60.0,
-        max_inflight_batches=10))
-    with progress() as p:
-        t = p.add_task(f"{label}: connecting terminals", total=len(creds))
-        await fleet.start(lambda n: p.advance(t, n))
-    return fleet
+class FleetProcess:
+    """The simulated terminals run in their own process, as they would on their own boxes."""
+
+    def __init__(self, creds_file: Path) -> None:
+        self.creds_file = creds_file
+        self.proc: asyncio.subprocess.Process | None = None
+
+    async def start(self, label: str) -> None:
+        with console.status(f"{label}: connecting terminals…"):
+            self.proc = await asyncio.create_subprocess_exec(
+                sys.executable, *PROFILE, str(Path(__file__).with_name("fleet_worker.py")),
+                str(self.creds_file), stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE)
+            await self.expect("READY")
+
+    async def send(self, line: str) -> None:
+        assert self.proc and self.proc.stdin
+        self.proc.stdin.write(line.encode() + b"\n")
+        await self.proc.stdin.drain()
+
+    async def expect(self, word: str) -> str:
+        assert self.proc and self.proc.stdout
+        line = (await self.proc.stdout.readline()).decode().strip()
+        if not line.startswith(word):
+            raise RuntimeError(f"fleet worker said {line!r}, expected {word}")
+        return line
+
+    async def stop(self) -> None:
+        if self.proc:
+            await self.send("STOP")
+            await self.proc.wait()
 
 
-async def raw_path(broker: ManagedBroker, creds: list[DeviceCredentials], per: int) -> float:
-    total = per * len(creds)
+async def raw_path(broker: ManagedBroker, fleet: FleetProcess, total: int, per: int) -> float:
     got = 0
     done = asyncio.Event()
     async with aiomqtt.Client("127.0.0.1", broker.endpoint.port, username="controller",
@@ -71,9 +94,9 @@ async def raw_path(broker: ManagedBroker, creds: list[DeviceCredentials], per: i
                     return
 
         counter = asyncio.create_task(count())
-        fleet = await start_fleet(creds, "raw")
+        await fleet.start("raw")
         t0 = time.perf_counter()
-        await fleet.emit(per)
+        await fleet.send(f"EMIT {per}")
         with progress() as p:
             t = p.add_task("raw: events received", total=total)
             while not done.is_set():
@@ -86,28 +109,30 @@ async def raw_path(broker: ManagedBroker, creds: list[DeviceCredentials], per: i
     return total / elapsed
 
 
-async def controller_path(broker: ManagedBroker, creds: list[DeviceCredentials], per: int,
+async def controller_path(broker: ManagedBroker, fleet: FleetProcess,
+                          creds: list[DeviceCredentials], per: int,
                           data_dir: Path) -> dict[str, float | int]:
     settings = Settings.model_validate({
-        "controller": {"data_dir": data_dir, "ingest_max_rows": 5000},
+        "controller": {"data_dir": data_dir},
         "broker": {"mode": "external", "port": broker.endpoint.port,
                    "controller_password": CONTROLLER_PASSWORD},
     })
     controller = Controller(settings, broker=broker)
     await controller.start()
     assert controller.db is not None and controller.ingest is not None
-    fleet = await start_fleet(creds, "controller")
+    await fleet.start("controller")
     total = per * len(creds)
     t0 = time.perf_counter()
-    await fleet.emit(per)
+    await fleet.send(f"EMIT {per}")
+    await fleet.expect("EMITTED")
+    await fleet.send("DRAIN 600")
     with progress() as p:
-        t = p.add_task("controller: events committed + acked", total=total)
-        while True:
-            stored_new = controller.ingest.stats.committed_new
-            p.update(t, completed=min(stored_new, total))
-            if stored_new >= total and await fleet.pending() == 0:
-                break
+        t = p.add_task("controller: events committed", total=total)
+        while controller.ingest.stats.committed_new < total:
+            p.update(t, completed=controller.ingest.stats.committed_new)
             await asyncio.sleep(0.02)
+        p.update(t, completed=total)
+    drained = await fleet.expect("DRAINED")
     elapsed = time.perf_counter() - t0
     await fleet.stop()
     stored = await storage.count_events(controller.db)
@@ -120,7 +145,7 @@ async def controller_path(broker: ManagedBroker, creds: list[DeviceCredentials],
     await controller.stop()
     return {"events_per_s": total / elapsed, "seconds": elapsed, "stored": stored,
             "lost": total - expected_present, "duplicated": stored - distinct,
-            "redelivered_and_dropped": redelivered}
+            "redelivered_and_dropped": redelivered, "drained": drained == "DRAINED 1"}
 
 
 async def main() -> None:
@@ -134,12 +159,18 @@ async def main() -> None:
                                             max_queued_messages=100_000))
         creds = [DeviceCredentials(f"bench-{i:05d}", generate_password(), "127.0.0.1",
                                    broker.endpoint.port) for i in range(args.terminals)]
-        broker.set_users({c.device_id: c.password for c in creds}
-                         | {"controller": CONTROLLER_PASSWORD})
+        for c in creds:
+            broker.set_user(c.device_id, c.password)
+        broker.set_user("controller", CONTROLLER_PASSWORD)
         broker.start()
+        creds_file = Path(tmp) / "fleet.json"
+        creds_file.write_text(json.dumps([asdict(c) for c in creds]))
+        fleet = FleetProcess(creds_file)
+        total = args.terminals * args.events
         try:
-            raw = await raw_path(broker, creds, args.events)
-            ctl = await controller_path(broker, creds, args.events, Path(tmp) / "controller")
+            raw = await raw_path(broker, fleet, total, args.events)
+            ctl = await controller_path(broker, fleet, creds, args.events,
+                                        Path(tmp) / "controller")
         finally:
             broker.stop()
     result = {

@@ -57,3 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     from broker.demo import run_demo
 
     return asyncio.run(run_demo(args))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

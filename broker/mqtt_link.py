@@ -44,6 +44,7 @@ log = logging.getLogger(__name__)
 
 SHARED_CHANNELS = (Channel.EVENTS, Channel.HEALTH, Channel.CMD_ACK, Channel.REQUEST)
 DIRECT_CHANNELS = (Channel.PRESENCE, Channel.STATE)
+YIELD_EVERY = 20
 
 
 class LinkHandlers(Protocol):
@@ -117,6 +118,10 @@ class ControllerLink:
     async def _receive(self, client: aiomqtt.Client) -> None:
         async for message in client.messages:
             self.received += 1
+            if self.received % YIELD_EVERY == 0:
+                # Queue.get() does not yield while messages are waiting: let the flusher,
+                # the ack publisher and the HTTP server run.
+                await asyncio.sleep(0)
             payload = message.payload if isinstance(message.payload, bytes) else b""
             topic = message.topic.value
             try:

@@ -85,10 +85,10 @@ async def provision(c: Controller, device_id: str, store_id: str = "sh-01") -> D
 
 def agent_for(creds: DeviceCredentials, tmp_path: Path, store: AgentStore | None = None,
               **overrides: Any) -> KioskAgent:
+    fast: dict[str, Any] = {"heartbeat_s": 0.2, "backoff_initial_s": 0.05,
+                            "backoff_max_s": 0.5, "resend_after_s": 2.0}
     cfg = AgentConfig(device_id=creds.device_id, password=creds.password, host=creds.host,
-                      port=creds.port, data_dir=tmp_path, heartbeat_s=0.2,
-                      backoff_initial_s=0.05, backoff_max_s=0.5, resend_after_s=2.0,
-                      **overrides)
+                      port=creds.port, data_dir=tmp_path, **(fast | overrides))
     return KioskAgent(cfg, store or MemoryAgentStore())
 
 

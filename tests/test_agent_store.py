@@ -49,3 +49,16 @@ async def test_sqlite_outbox_survives_reopen(tmp_path: Path) -> None:
     assert [e.seq for e in await s.pending(0, 10)] == [2, 3]
     assert await s.add_events([(1, "touch", {})]) == [4]
     await s.close()
+
+
+async def test_agent_refuses_events_the_controller_would_reject(tmp_path: Path) -> None:
+    from kiosk.agent.agent import AgentConfig, KioskAgent
+
+    store = MemoryAgentStore()
+    agent = KioskAgent(AgentConfig(device_id="dev-001", password="x", data_dir=tmp_path), store)
+    with pytest.raises(ValueError, match="invalid event"):
+        await agent.record_many([("ad.play", {}), ("Bad Type!", {})])
+    with pytest.raises(ValueError, match="bytes"):
+        await agent.record("ad.play", {"blob": "x" * 5000})
+    assert await store.count() == 0  # all or nothing
+    assert await agent.record("ad.play", {"ok": True}) == 1

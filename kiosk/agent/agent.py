@@ -23,9 +23,10 @@ from pathlib import Path
 from typing import Any
 
 import aiomqtt
+import orjson
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 from kiosk import __version__
 from kiosk.agent import health
@@ -38,6 +39,7 @@ from kiosk.wire.messages import (
     Command,
     CommandAck,
     DesiredConfig,
+    Event,
     EventAck,
     EventBatch,
     Presence,
@@ -127,7 +129,10 @@ class KioskAgent:
         return seq
 
     async def record_many(self, items: list[tuple[str, dict[str, Any]]]) -> list[int]:
+        """Validate and store events; a bad one raises ValueError and none is stored."""
         now = self.now_ms()
+        for type_, data in items:
+            _check_event(type_, data, now)
         seqs = await self.store.add_events([(now, t, d) for t, d in items])
         self._wake.set()
         return seqs
@@ -306,3 +311,17 @@ class KioskAgent:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
+
+MAX_EVENT_DATA_BYTES = 4096  # x batch_size stays well under the codec's payload limit
+
+
+def _check_event(type_: str, data: dict[str, Any], now_ms: int) -> None:
+    """Refuse at record time what the controller would refuse later: a bad event in the
+    outbox would otherwise block every event behind it."""
+    try:
+        Event(seq=1, ts_ms=now_ms, type=type_, data=data)
+    except ValidationError as exc:
+        raise ValueError(f"invalid event {type_!r}: {exc.errors()[0]['msg']}") from None
+    size = len(orjson.dumps(data))
+    if size > MAX_EVENT_DATA_BYTES:
+        raise ValueError(f"event {type_!r} data is {size} bytes (max {MAX_EVENT_DATA_BYTES})")

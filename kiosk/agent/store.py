@@ -123,7 +123,8 @@ class MemoryAgentStore:
         for ts_ms, type_, data in events:
             self._last_seq += 1
             seq = self._last_seq
-            self._rows[seq] = Event(seq=seq, ts_ms=ts_ms, type=type_, data=data)
+            # Built by our own code from validated inputs; the batch is validated when sent.
+            self._rows[seq] = Event.model_construct(seq=seq, ts_ms=ts_ms, type=type_, data=data)
             seqs.append(self._last_seq)
         return seqs
 

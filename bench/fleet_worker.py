@@ -1,0 +1,43 @@
+"""Simulated terminals in their own process, driven over stdin/stdout by a benchmark.
+
+Protocol (one line each): the worker prints READY once every terminal is connected; on
+`EMIT <n>` every terminal records n events and the worker prints EMITTED; on `DRAIN <s>` it
+waits until every outbox is empty and prints DRAINED <ok>; on `STOP` (or EOF) it exits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from pathlib import Path
+
+from kiosk.agent.agent import AgentConfig
+from kiosk.credentials import DeviceCredentials
+from kiosk.fleet import Fleet
+
+
+async def main(creds_path: Path, resend_after_s: float) -> None:
+    creds = [DeviceCredentials(**c) for c in json.loads(creds_path.read_text())]
+    fleet = Fleet(creds, agent_config=AgentConfig(
+        device_id="x", password="x", heartbeat_s=3600, resend_after_s=resend_after_s,
+        max_inflight_batches=10))
+    await fleet.start(timeout=120)
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader()
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    print("READY", flush=True)
+    while line := (await reader.readline()).decode().split():
+        if line[0] == "EMIT":
+            await fleet.emit(int(line[1]))
+            print("EMITTED", flush=True)
+        elif line[0] == "DRAIN":
+            ok = await fleet.wait_drained(float(line[1]))
+            print(f"DRAINED {int(ok)}", flush=True)
+        elif line[0] == "STOP":
+            break
+    await fleet.stop()
+
+
+if __name__ == "__main__":
+    asyncio.run(main(Path(sys.argv[1]), float(sys.argv[2]) if len(sys.argv) > 2 else 60.0))
