@@ -1,7 +1,8 @@
 """Simulated terminals in their own process, driven over stdin/stdout by a benchmark.
 
 Protocol (one line each): the worker prints READY once every terminal is connected; on
-`EMIT <n>` every terminal records n events and the worker prints EMITTED; on `DRAIN <s>` it
+`EMIT <n>` every terminal records n events, held in its outbox, and the worker prints EMITTED;
+`GO` lets them all send; on `DRAIN <s>` it
 waits until every outbox is empty and prints DRAINED <ok>; on `STOP` (or EOF) it exits.
 """
 
@@ -28,9 +29,12 @@ async def main(creds_path: Path, resend_after_s: float) -> None:
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
     print("READY", flush=True)
     while line := (await reader.readline()).decode().split():
-        if line[0] == "EMIT":
+        if line[0] == "EMIT":  # recorded while held back, so GO times only the link
+            fleet.pause_sending()
             await fleet.emit(int(line[1]))
             print("EMITTED", flush=True)
+        elif line[0] == "GO":
+            fleet.resume_sending()
         elif line[0] == "DRAIN":
             ok = await fleet.wait_drained(float(line[1]))
             print(f"DRAINED {int(ok)}", flush=True)

@@ -6,17 +6,10 @@ from pathlib import Path
 
 import aiomqtt
 import pytest
+from conftest import agent_for, provision, wait_until
 
 from broker import storage
 from broker.controller import Controller
-from controller_fixtures import (  # noqa: F401  (fixtures)
-    agent_for,
-    broker,
-    controller,
-    provision,
-    run_agent,
-    wait_until,
-)
 from kiosk.wire import codec
 from kiosk.wire.messages import DesiredConfig, Event, EventBatch
 from kiosk.wire.topics import Channel, device_topic

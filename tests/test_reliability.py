@@ -16,16 +16,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from controller_fixtures import (  # noqa: F401  (fixtures)
-    agent_for,
-    broker,
-    controller,
-    controller_settings,
-    now_ms,
-    provision,
-    run_agent,
-    wait_until,
-)
+from conftest import agent_for, controller_settings, now_ms, provision, wait_until
 
 from broker import storage
 from broker.controller import Controller
@@ -83,8 +74,9 @@ def _spawn_controller(tmp_path: Path, broker: ManagedBroker) -> subprocess.Popen
         f'controller_password = "{settings.broker.controller_password}"\n'
         f'[http]\nport = 0\nadmin_token = "x"\n')
     log = (tmp_path / "controller.log").open("ab")
-    return subprocess.Popen([sys.executable, "-m", "broker.cli", "-v", "run", "--config", str(config)],
-                            stdout=log, stderr=log)
+    return subprocess.Popen(
+        [sys.executable, "-m", "broker.cli", "-v", "run", "--config", str(config)],
+        stdout=log, stderr=log)
 
 
 async def test_controller_sigkilled_mid_ingest(tmp_path: Path, broker: ManagedBroker,
@@ -127,7 +119,10 @@ async def test_controller_sigkilled_mid_ingest(tmp_path: Path, broker: ManagedBr
 
 def _outbox_count(path: Path) -> int:
     with sqlite3.connect(path) as con:
-        return int(con.execute("SELECT COUNT(*) FROM outbox").fetchone()[0])
+        try:
+            return int(con.execute("SELECT COUNT(*) FROM outbox").fetchone()[0])
+        except sqlite3.OperationalError:  # the agent has not created its tables yet
+            return 0
 
 
 def _outbox_max_seq(path: Path) -> int:

@@ -4,8 +4,8 @@ Reads are open on the console's own interface; anything that changes the fleet n
 admin token (`Authorization: Bearer <token>`, kept in the controller's data dir).
 """
 
-from __future__ import annotations
-
+# No `from __future__ import annotations` here: FastAPI must resolve the dependency aliases
+# defined inside create_app() at import time.
 import hmac
 import time
 from dataclasses import asdict

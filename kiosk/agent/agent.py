@@ -110,6 +110,8 @@ class KioskAgent:
         self.config_version: int | None = None
         self._client: aiomqtt.Client | None = None
         self._wake = asyncio.Event()
+        self._sending = asyncio.Event()
+        self._sending.set()
         self._stopping = asyncio.Event()
         self._inflight = _Inflight()
         self._requests: dict[bytes, asyncio.Future[Response]] = {}
@@ -161,6 +163,13 @@ class KioskAgent:
 
     def stop(self) -> None:
         self._stopping.set()
+
+    def pause_sending(self) -> None:
+        """Keep recording but hold events in the outbox (service mode, benchmarks)."""
+        self._sending.clear()
+
+    def resume_sending(self) -> None:
+        self._sending.set()
 
     # ---- the link -------------------------------------------------------------------------
 
@@ -229,6 +238,7 @@ class KioskAgent:
     async def _send_loop(self) -> None:
         cfg, inflight = self.cfg, self._inflight
         while True:
+            await self._sending.wait()
             self._wake.clear()
             oldest = min(inflight.batches.values(), default=None)
             if oldest is not None and time.monotonic() - oldest > cfg.resend_after_s:

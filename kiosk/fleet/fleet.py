@@ -58,6 +58,14 @@ class Fleet:
 
         await asyncio.gather(*(one(a) for a in self.agents))
 
+    def pause_sending(self) -> None:
+        for a in self.agents:
+            a.pause_sending()
+
+    def resume_sending(self) -> None:
+        for a in self.agents:
+            a.resume_sending()
+
     @property
     def connected(self) -> int:
         return sum(a.connected.is_set() for a in self.agents)
