@@ -1,10 +1,13 @@
-"""`kioskctl`: operate simulated terminals (`simulate`) from a credentials file."""
+"""`kioskctl`: provision terminals through the controller's API and run simulated ones."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import signal
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 from rich.console import Console
@@ -48,6 +51,31 @@ async def simulate(creds_path: Path, events_per_minute: float, duration_s: float
     return 0
 
 
+def provision(controller: str, token: str, store_id: str, count: int, prefix: str,
+              out: Path) -> int:
+    """Register `count` terminals in a store; write their credentials (0600) for `simulate`."""
+    console = Console(stderr=True)
+    creds: list[credentials.DeviceCredentials] = []
+    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=console) as progress:
+        task = progress.add_task("provisioning terminals", total=count)
+        for i in range(count):
+            body = {"device_id": f"{prefix}-{i + 1:04d}", "store_id": store_id}
+            req = urllib.request.Request(
+                controller.rstrip("/") + "/api/devices", data=json.dumps(body).encode(),
+                headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"})
+            try:
+                with urllib.request.urlopen(req, timeout=30) as resp:
+                    creds.append(credentials.DeviceCredentials(**json.load(resp)["credentials"]))
+            except urllib.error.HTTPError as exc:
+                console.print(f"[red]{body['device_id']}: {exc.code} {exc.read().decode()[:200]}")
+                return 1
+            progress.advance(task)
+    credentials.save(out, creds)
+    console.print(f"{len(creds)} credentials written to {out}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="kioskctl", description=__doc__)
     sub = parser.add_subparsers(dest="cmd", required=True)
@@ -57,7 +85,21 @@ def main(argv: list[str] | None = None) -> int:
                      help="engagement events per terminal per minute")
     sim.add_argument("--duration", type=float, default=None, help="seconds; default: until Ctrl-C")
     sim.add_argument("--data-dir", type=Path, default=Path("var/fleet"))
+    prov = sub.add_parser("provision", help="register terminals through the controller API")
+    prov.add_argument("--controller", default="http://127.0.0.1:8080")
+    prov.add_argument("--token", required=True, help="the controller's admin token")
+    prov.add_argument("--store", required=True, help="store id the terminals belong to")
+    prov.add_argument("--count", type=int, default=10)
+    prov.add_argument("--prefix", default="sim")
+    prov.add_argument("--out", type=Path, default=Path("var/fleet/credentials.json"))
     args = parser.parse_args(argv)
+    if args.cmd == "provision":
+        return provision(args.controller, args.token, args.store, args.count, args.prefix,
+                         args.out)
     setup_logging(getattr(args, "verbose", False))
     return asyncio.run(simulate(args.credentials, args.events_per_minute, args.duration,
                                 args.data_dir))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
