@@ -64,15 +64,19 @@ def controller_settings(tmp_path: Path, broker: ManagedBroker, **controller: Any
     })
 
 
+async def add_store(db: storage.Database, store_id: str = "sh-01") -> None:
+    await storage.upsert_store(db, storage.StoreRecord(
+        store_id=store_id, name="Shanghai One", city="Shanghai", district="Jing'an",
+        format="hypermarket", footfall_tier=4, tags=("mall",), timezone="Asia/Shanghai",
+        created_ms=now_ms()))
+
+
 @pytest.fixture
 async def controller(tmp_path: Path, broker: ManagedBroker) -> AsyncIterator[Controller]:
     c = Controller(controller_settings(tmp_path, broker), broker=broker)
     await c.start()
     assert c.db is not None
-    await storage.upsert_store(c.db, storage.StoreRecord(
-        store_id="sh-01", name="Shanghai One", city="Shanghai", district="Jing'an",
-        format="hypermarket", footfall_tier=4, tags=("mall",), timezone="Asia/Shanghai",
-        created_ms=now_ms()))
+    await add_store(c.db)
     yield c
     await c.stop()
 

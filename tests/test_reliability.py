@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import agent_for, controller_settings, now_ms, provision, wait_until
+from conftest import add_store, agent_for, controller_settings, provision, wait_until
 
 from broker import storage
 from broker.controller import Controller
@@ -86,9 +86,7 @@ async def test_controller_sigkilled_mid_ingest(tmp_path: Path, broker: ManagedBr
     setup = Controller(controller_settings(tmp_path, broker), broker=broker)
     await setup.start()
     assert setup.db is not None
-    await storage.upsert_store(setup.db, storage.StoreRecord(
-        store_id="sh-01", name="S", city="Shanghai", district="", format="supermarket",
-        footfall_tier=3, timezone="Asia/Shanghai", created_ms=now_ms()))
+    await add_store(setup.db)
     creds = [await provision(setup, f"sh-01-k{i}") for i in range(3)]
     await setup.stop()
 
@@ -143,9 +141,7 @@ async def test_terminal_sigkilled_with_unsent_events(tmp_path: Path, broker: Man
     c = Controller(controller_settings(tmp_path, broker), broker=broker)
     await c.start()
     assert c.db is not None
-    await storage.upsert_store(c.db, storage.StoreRecord(
-        store_id="sh-01", name="S", city="Shanghai", district="", format="supermarket",
-        footfall_tier=3, timezone="Asia/Shanghai", created_ms=now_ms()))
+    await add_store(c.db)
     creds: DeviceCredentials = await provision(c, "sh-01-p1")
     await c.stop()  # the controller is away: nothing gets acknowledged
 
