@@ -35,7 +35,6 @@ from kiosk.wire.topics import Channel, wildcard
 
 console = Console(stderr=True)
 CONTROLLER_PASSWORD = "bench-controller"
-PROFILE = ["/tmp/prof_worker.py"] if __import__("os").environ.get("PROF") else []
 
 
 def progress() -> Progress:
@@ -53,7 +52,7 @@ class FleetProcess:
     async def start(self, label: str) -> None:
         with console.status(f"{label}: connecting terminals…"):
             self.proc = await asyncio.create_subprocess_exec(
-                sys.executable, *PROFILE, str(Path(__file__).with_name("fleet_worker.py")),
+                sys.executable, str(Path(__file__).with_name("fleet_worker.py")),
                 str(self.creds_file), stdin=asyncio.subprocess.PIPE,
                 stdout=asyncio.subprocess.PIPE)
             await self.expect("READY")
