@@ -75,14 +75,7 @@ async def set_presence(
     values: dict[str, Any] = {"online": online, "presence_ms": ts_ms}
     if app_version is not None:
         values["app_version"] = app_version
-    stmt = (
-        update(devices)
-        .where(devices.c.device_id == device_id)
-        .where(or_(devices.c.presence_ms.is_(None), devices.c.presence_ms <= ts_ms))
-        .values(values)
-    )
-    async with db.write() as conn:
-        return (await conn.execute(stmt)).rowcount == 1
+    return await _update_unless_older(db, device_id, devices.c.presence_ms, ts_ms, values)
 
 
 async def touch(
@@ -99,10 +92,17 @@ async def touch(
         values["health"] = health
         if isinstance(health.get("app_version"), str):
             values["app_version"] = health["app_version"]
+    return await _update_unless_older(db, device_id, devices.c.last_seen_ms, ts_ms, values)
+
+
+async def _update_unless_older(
+    db: Database, device_id: str, stamp: Any, ts_ms: int, values: dict[str, Any]
+) -> bool:
+    """Apply `values` unless the device's `stamp` column is already newer than `ts_ms`."""
     stmt = (
         update(devices)
         .where(devices.c.device_id == device_id)
-        .where(or_(devices.c.last_seen_ms.is_(None), devices.c.last_seen_ms <= ts_ms))
+        .where(or_(stamp.is_(None), stamp <= ts_ms))
         .values(values)
     )
     async with db.write() as conn:
