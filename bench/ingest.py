@@ -16,6 +16,7 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import sys
 import tempfile
 import time
@@ -23,6 +24,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 import aiomqtt
+import psutil
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -40,6 +42,22 @@ CONTROLLER_PASSWORD = "bench-controller"
 def progress() -> Progress:
     return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                     TimeElapsedColumn(), console=console)
+
+
+class CpuMeter:
+    """CPU seconds each process used since creation of the meter (user + system)."""
+
+    def __init__(self, pids: dict[str, int]) -> None:
+        self.procs = {name: psutil.Process(pid) for name, pid in pids.items() if pid}
+        self.start = {name: self._cpu(p) for name, p in self.procs.items()}
+
+    @staticmethod
+    def _cpu(p: psutil.Process) -> float:
+        t = p.cpu_times()
+        return t.user + t.system
+
+    def used(self) -> dict[str, float]:
+        return {name: round(self._cpu(p) - self.start[name], 2) for name, p in self.procs.items()}
 
 
 class FleetProcess:
@@ -125,6 +143,8 @@ async def controller_path(broker: ManagedBroker, fleet: FleetProcess,
     total = per * len(creds)
     await fleet.send(f"EMIT {per}")
     await fleet.expect("EMITTED")
+    cpu = CpuMeter({"controller": os.getpid(), "mosquitto": broker.pid or 0,
+                    "terminals": fleet.proc.pid if fleet.proc else 0})
     t0 = time.perf_counter()
     await fleet.send("GO")
     await fleet.send("DRAIN 600")
@@ -138,7 +158,7 @@ async def controller_path(broker: ManagedBroker, fleet: FleetProcess,
     drained = await fleet.expect("DRAINED")
     elapsed = time.perf_counter() - t0
     console.print(f"all committed after {committed_s:.2f}s, all acknowledged after {elapsed:.2f}s"
-                  f" ({controller.ingest.stats.flushes} commits)")
+                  f" ({controller.ingest.stats.flushes} commits); CPU seconds: {cpu.used()}")
     await fleet.stop()
     stored = await storage.count_events(controller.db)
     distinct = expected_present = 0

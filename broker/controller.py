@@ -14,9 +14,10 @@ from typing import Any
 
 from broker import storage
 from broker.commands import CommandService
-from broker.ingest import EventIngest, Row
+from broker.ingest import EventIngest
 from broker.mosquitto import BrokerConfig, ManagedBroker, generate_password
 from broker.mqtt_link import ControllerLink
+from broker.registry_writer import RegistryWriter
 from broker.settings import Settings, secret_in
 from kiosk.credentials import DeviceCredentials
 from kiosk.wire.messages import (
@@ -47,6 +48,7 @@ class Controller:
         self.link: ControllerLink | None = None
         self.ingest: EventIngest | None = None
         self.commands: CommandService | None = None
+        self.registry: RegistryWriter | None = None
         self.admin_token = ""
         self.started_ms = 0
         self._tasks: list[asyncio.Task[None]] = []
@@ -78,9 +80,11 @@ class Controller:
                                    username=s.broker.controller_user, password=password,
                                    share_group=s.controller.share_group)
         self.commands = CommandService(self.db, self._publish_command)
+        self.registry = RegistryWriter(self.db)
         self._link_task = asyncio.create_task(self.link.run())
         self._tasks = [asyncio.create_task(c) for c in (
-            self.ingest.run(), self.commands.run_sweeper(s.controller.command_sweep_s))]
+            self.ingest.run(), self.registry.run(),
+            self.commands.run_sweeper(s.controller.command_sweep_s))]
         await asyncio.wait_for(self.link.connected.wait(), link_timeout)
         self.started_ms = int(time.time() * 1000)
 
@@ -96,6 +100,9 @@ class Controller:
         if self.ingest:
             with contextlib.suppress(Exception):
                 await self.ingest.flush()  # committed but unacked: terminals resend, deduped
+        if self.registry:
+            with contextlib.suppress(Exception):
+                await self.registry.flush()
         if self.db:
             await self.db.close()
         if self.broker and self._owns_broker:
@@ -115,24 +122,23 @@ class Controller:
 
     # ---- link handlers ----------------------------------------------------------------------
 
-    async def on_events(self, batch: EventBatch, received_ms: int) -> None:
+    async def on_events(self, batch: EventBatch, payload: bytes, received_ms: int) -> None:
         assert self.ingest is not None
-        await self.ingest.submit(batch, received_ms)
+        await self.ingest.submit(batch, payload, received_ms)
 
     async def on_health(self, device_id: str, health: Health) -> None:
-        assert self.db is not None
-        await storage.touch(self.db, device_id, _now_ms(), health.model_dump(exclude={"v"}))
+        assert self.registry is not None
+        self.registry.seen(device_id, _now_ms(), health.model_dump(exclude={"v"}))
 
     async def on_presence(self, device_id: str, presence: Presence) -> None:
-        assert self.db is not None
+        assert self.registry is not None
         # Ordered by our receive time: the broker delivers one device's messages in order,
         # while a Last Will carries the timestamp of the connect that armed it.
-        await storage.set_presence(self.db, device_id, presence.online, _now_ms())
+        self.registry.presence(device_id, presence.online, _now_ms())
 
     async def on_state(self, device_id: str, state: ReportedState) -> None:
-        assert self.db is not None
-        await storage.set_reported_state(self.db, device_id, state.model_dump(exclude={"v"}),
-                                         state.config_version)
+        assert self.registry is not None
+        self.registry.state(device_id, state.model_dump(exclude={"v"}), state.config_version)
 
     async def on_cmd_ack(self, device_id: str, ack: CommandAck) -> None:
         assert self.commands is not None
@@ -146,13 +152,15 @@ class Controller:
 
     # ---- internals ---------------------------------------------------------------------------
 
-    async def _insert(self, rows: Sequence[Row]) -> int:
+    async def _insert(self, batches: Sequence[storage.BatchRow]) -> int:
         assert self.db is not None
-        return await storage.insert_events(self.db, rows)
+        return await storage.insert_event_batches(self.db, batches)
 
     async def _publish_ack(self, device_id: str, ack: EventAck) -> None:
         assert self.link is not None
-        await self.link.publish(device_id, Channel.EVENTS_ACK, ack)
+        # QoS 0: an ack lost on the way only means the terminal resends after its timeout and
+        # the store drops the repeat; QoS 1 would add a PUBACK round per ack on both sides.
+        await self.link.publish(device_id, Channel.EVENTS_ACK, ack, qos=0)
 
     async def _publish_command(self, device_id: str, cmd: Command) -> None:
         assert self.link is not None

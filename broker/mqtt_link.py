@@ -48,7 +48,7 @@ YIELD_EVERY = 20
 
 
 class LinkHandlers(Protocol):
-    async def on_events(self, batch: EventBatch, received_ms: int) -> None: ...
+    async def on_events(self, batch: EventBatch, payload: bytes, received_ms: int) -> None: ...
     async def on_health(self, device_id: str, health: Health) -> None: ...
     async def on_presence(self, device_id: str, presence: Presence) -> None: ...
     async def on_state(self, device_id: str, state: ReportedState) -> None: ...
@@ -87,6 +87,8 @@ class ControllerLink:
                     max_inflight_messages=1000, max_queued_outgoing_messages=0,
                 ) as client:
                     self._client = client
+                    # Acks to a thousand terminals are in flight at once by design.
+                    client.pending_calls_threshold = 10_000
                     for ch in SHARED_CHANNELS:
                         await client.subscribe(shared(self.share_group, wildcard(ch)), qos=1)
                     for ch in DIRECT_CHANNELS:
@@ -148,7 +150,7 @@ class ControllerLink:
             batch = codec.decode(EventBatch, payload)
             if batch.device_id != device_id:
                 raise codec.WireError("device_mismatch", f"{batch.device_id!r} on {device_id!r}")
-            await h.on_events(batch, int(time.time() * 1000))
+            await h.on_events(batch, payload, int(time.time() * 1000))
         elif channel is Channel.HEALTH:
             await h.on_health(device_id, codec.decode(Health, payload))
         elif channel is Channel.PRESENCE:

@@ -3,36 +3,43 @@
 import asyncio
 from collections.abc import Sequence
 
+import orjson
 import pytest
 
-from broker.ingest import EventIngest, Row
+from broker.ingest import EventIngest
+from broker.storage import BatchRow
+from kiosk.wire import codec
 from kiosk.wire.messages import Event, EventAck, EventBatch
 
 
 class MemorySink:
+    """Keyed like the real table: one row per (device, seq), the first stored wins."""
+
     def __init__(self) -> None:
-        self.rows: dict[tuple[str, int], Row] = {}
+        self.rows: dict[tuple[str, int], dict] = {}
         self.fail_next = 0
         self.commits = 0
 
-    async def __call__(self, rows: Sequence[Row]) -> int:
+    async def __call__(self, batches: Sequence[BatchRow]) -> int:
         await asyncio.sleep(0)
         if self.fail_next:
             self.fail_next -= 1
             raise ConnectionError("database went away")
         new = 0
-        for r in rows:
-            if (r[0], r[1]) not in self.rows:
-                self.rows[(r[0], r[1])] = r
-                new += 1
+        for device, payload, _received in batches:
+            for e in orjson.loads(payload)["events"]:
+                if (device, e["seq"]) not in self.rows:
+                    self.rows[(device, e["seq"])] = e
+                    new += 1
         self.commits += 1
         return new
 
 
-def batch(device: str, first: int, n: int) -> EventBatch:
-    return EventBatch(device_id=device, events=[
+def batch(device: str, first: int, n: int) -> tuple[EventBatch, bytes]:
+    b = EventBatch(device_id=device, events=[
         Event(seq=s, ts_ms=1000 + s, type="touch", data={"x": s}) for s in range(first, first + n)
     ])
+    return b, codec.encode(b)
 
 
 @pytest.fixture
@@ -51,9 +58,9 @@ async def test_acks_only_after_commit_and_cover_duplicates(acks: list) -> None:
         acks.append((device, ack))
 
     ingest = EventIngest(sink, publish, max_rows=10_000, max_delay_s=0.01)
-    await ingest.submit(batch("dev-a", 1, 50), 0)
-    await ingest.submit(batch("dev-b", 1, 10), 0)
-    await ingest.submit(batch("dev-a", 41, 20), 0)  # 41..50 repeat
+    await ingest.submit(*batch("dev-a", 1, 50), 0)
+    await ingest.submit(*batch("dev-b", 1, 10), 0)
+    await ingest.submit(*batch("dev-a", 41, 20), 0)  # 41..50 repeat
     await ingest.flush()
     await ingest.drain_acks()
     assert len(sink.rows) == 70
@@ -69,12 +76,12 @@ async def test_failed_commit_keeps_rows_and_sends_no_ack(acks: list) -> None:
         acks.append((device, ack))
 
     ingest = EventIngest(sink, publish)
-    await ingest.submit(batch("dev-a", 1, 5), 0)
+    await ingest.submit(*batch("dev-a", 1, 5), 0)
     with pytest.raises(ConnectionError):
         await ingest.flush()
     await ingest.drain_acks()
     assert acks == [] and ingest.buffered == 5
-    await ingest.submit(batch("dev-a", 6, 5), 0)
+    await ingest.submit(*batch("dev-a", 6, 5), 0)
     await ingest.flush()
     await ingest.drain_acks()
     assert sorted(s for _, s in sink.rows) == list(range(1, 11))
@@ -90,14 +97,14 @@ async def test_run_flushes_on_delay_and_size(acks: list) -> None:
     ingest = EventIngest(sink, publish, max_rows=100, max_delay_s=0.02)
     task = asyncio.create_task(ingest.run())
     try:
-        await ingest.submit(batch("dev-a", 1, 3), 0)  # small: waits for the delay
+        await ingest.submit(*batch("dev-a", 1, 3), 0)  # small: waits for the delay
         for _ in range(100):
             if sink.rows:
                 break
             await asyncio.sleep(0.01)
         assert len(sink.rows) == 3
         for i in range(5):  # big: flushed by size
-            await ingest.submit(batch("dev-b", 1 + i * 100, 100), 0)
+            await ingest.submit(*batch("dev-b", 1 + i * 100, 100), 0)
         for _ in range(200):
             if len(sink.rows) == 503:
                 break
@@ -114,8 +121,8 @@ async def test_backpressure_blocks_submitters_until_flush(acks: list) -> None:
         acks.append((device, ack))
 
     ingest = EventIngest(sink, publish, max_buffer_rows=10)
-    await ingest.submit(batch("dev-a", 1, 10), 0)
-    blocked = asyncio.create_task(ingest.submit(batch("dev-a", 11, 5), 0))
+    await ingest.submit(*batch("dev-a", 1, 10), 0)
+    blocked = asyncio.create_task(ingest.submit(*batch("dev-a", 11, 5), 0))
     await asyncio.sleep(0.02)
     assert not blocked.done()
     await ingest.flush()

@@ -151,3 +151,27 @@ async def test_delete_device(db: Database) -> None:
     assert not await delete_device(db, "term-0001")
     assert await get_device(db, "term-0001") is None
     await add_device(db, make_device())  # the id can be registered again
+
+
+async def test_bulk_reports_follow_the_single_update_rules(db) -> None:
+    from broker.storage import DeviceReport, apply_device_reports, get_device, set_presence
+
+    await upsert_store(db, make_store())
+    await add_device(db, make_device("term-0001"))
+    await add_device(db, make_device("term-0002"))
+    await set_presence(db, "term-0002", True, 5_000)
+    await apply_device_reports(db, {
+        "term-0001": DeviceReport(presence=(True, 1_000),
+                                  seen=(1_000, {"app_version": "2.1.0", "uptime_s": 5}),
+                                  state=({"screen": "attract"}, 7)),
+        "term-0002": DeviceReport(presence=(False, 4_000), seen=(4_000, None)),  # stale presence
+        "nobody-01": DeviceReport(presence=(True, 1)),  # unknown ids are ignored
+    })
+    one = await get_device(db, "term-0001")
+    two = await get_device(db, "term-0002")
+    assert one is not None and two is not None
+    assert one.online and one.last_seen_ms == 1_000 and one.app_version == "2.1.0"
+    assert one.health == {"app_version": "2.1.0", "uptime_s": 5}
+    assert one.config_version == 7 and one.reported_state == {"screen": "attract"}
+    assert two.online and two.presence_ms == 5_000  # older report did not win
+    assert two.last_seen_ms == 4_000 and two.health is None

@@ -19,7 +19,9 @@ from broker.storage.commands import (
 )
 from broker.storage.database import Database, default_sqlite_url
 from broker.storage.devices import (
+    DeviceReport,
     add_device,
+    apply_device_reports,
     delete_device,
     get_device,
     list_devices,
@@ -31,10 +33,12 @@ from broker.storage.devices import (
 from broker.storage.errors import AlreadyExistsError, NotFoundError, StorageError
 from broker.storage.events import (
     EVENT_COLUMNS,
+    BatchRow,
     EventRow,
     count_events,
     device_seqs,
     events_per_type,
+    insert_event_batches,
     insert_events,
     list_events,
 )
@@ -59,15 +63,18 @@ __all__ = [
     "ORIENTATIONS",
     "STORE_FORMATS",
     "AlreadyExistsError",
+    "BatchRow",
     "CommandRecord",
     "Database",
     "DeviceRecord",
+    "DeviceReport",
     "EventRow",
     "NotFoundError",
     "StorageError",
     "StoreRecord",
     "add_device",
     "apply_command_ack",
+    "apply_device_reports",
     "count_events",
     "create_command",
     "default_sqlite_url",
@@ -78,6 +85,7 @@ __all__ = [
     "get_command",
     "get_device",
     "get_store",
+    "insert_event_batches",
     "insert_events",
     "is_valid_timezone",
     "list_commands",

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from typing import Any
 
-from sqlalchemy import BigInteger, bindparam, delete, exists, insert, or_, select, update
+from sqlalchemy import BigInteger, bindparam, delete, exists, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from broker.storage.database import Database
@@ -72,10 +72,16 @@ async def set_presence(
     of order); one with the same time is applied. Returns False when ignored or the device is
     unknown. `app_version`, when given, replaces the stored one.
     """
+    async with db.write() as conn:
+        return (await conn.execute(_presence_stmt(device_id, online, ts_ms, app_version))
+                ).rowcount == 1
+
+
+def _presence_stmt(device_id: str, online: bool, ts_ms: int, app_version: str | None) -> Any:
     values: dict[str, Any] = {"online": online, "presence_ms": ts_ms}
     if app_version is not None:
         values["app_version"] = app_version
-    return await _update_unless_older(db, device_id, devices.c.presence_ms, ts_ms, values)
+    return _unless_older(device_id, devices.c.presence_ms, ts_ms, values)
 
 
 async def touch(
@@ -87,26 +93,27 @@ async def touch(
     the device's app_version. A touch older than `last_seen_ms` is ignored (returns False, as
     for an unknown device).
     """
+    async with db.write() as conn:
+        return (await conn.execute(_touch_stmt(device_id, ts_ms, health))).rowcount == 1
+
+
+def _touch_stmt(device_id: str, ts_ms: int, health: dict[str, Any] | None) -> Any:
     values: dict[str, Any] = {"last_seen_ms": ts_ms}
     if health is not None:
         values["health"] = health
         if isinstance(health.get("app_version"), str):
             values["app_version"] = health["app_version"]
-    return await _update_unless_older(db, device_id, devices.c.last_seen_ms, ts_ms, values)
+    return _unless_older(device_id, devices.c.last_seen_ms, ts_ms, values)
 
 
-async def _update_unless_older(
-    db: Database, device_id: str, stamp: Any, ts_ms: int, values: dict[str, Any]
-) -> bool:
-    """Apply `values` unless the device's `stamp` column is already newer than `ts_ms`."""
-    stmt = (
+def _unless_older(device_id: str, stamp: Any, ts_ms: int, values: dict[str, Any]) -> Any:
+    """UPDATE applying `values` unless the device's `stamp` column is newer than `ts_ms`."""
+    return (
         update(devices)
         .where(devices.c.device_id == device_id)
         .where(or_(stamp.is_(None), stamp <= ts_ms))
         .values(values)
     )
-    async with db.write() as conn:
-        return (await conn.execute(stmt)).rowcount == 1
 
 
 async def touch_many(db: Database, last_seen: Mapping[str, int]) -> None:
@@ -136,13 +143,79 @@ async def set_reported_state(
         raise ValueError(f"device {device_id!r}: reported state must be a dict")
     if config_version is not None and (type(config_version) is not int or config_version < 0):
         raise ValueError(f"device {device_id!r}: config_version must be an int >= 0 or None")
-    stmt = (
+    async with db.write() as conn:
+        return (await conn.execute(_state_stmt(device_id, state, config_version))).rowcount == 1
+
+
+def _state_stmt(device_id: str, state: dict[str, Any], config_version: int | None) -> Any:
+    return (
         update(devices)
         .where(devices.c.device_id == device_id)
         .values(reported_state=state, config_version=config_version)
     )
+
+
+@dataclass
+class DeviceReport:
+    """What one device reported since the last registry write (latest of each kind)."""
+
+    presence: tuple[bool, int] | None = None  # (online, ts_ms)
+    seen: tuple[int, dict[str, Any] | None] | None = None  # (ts_ms, health or None)
+    state: tuple[dict[str, Any], int | None] | None = None  # (state, config_version)
+
+
+async def apply_device_reports(db: Database, reports: Mapping[str, DeviceReport]) -> None:
+    """Write many devices' presence, heartbeat and state in one transaction.
+
+    Same rules as `set_presence`, `touch` and `set_reported_state`; unknown ids are ignored.
+    Each kind is one executemany, so thousands of terminals reconnecting cost a few statements.
+    """
+    presence, seen_health, seen_bare, states = [], [], [], []
+    for device_id in sorted(reports):
+        r = reports[device_id]
+        if r.presence is not None:
+            presence.append({"r_id": device_id, "r_online": r.presence[0],
+                             "r_ts": r.presence[1]})
+        if r.seen is not None:
+            ts, health = r.seen
+            if health is None:
+                seen_bare.append({"r_id": device_id, "r_ts": ts})
+            else:
+                version = health.get("app_version")
+                seen_health.append({"r_id": device_id, "r_ts": ts, "r_health": health,
+                                    "r_version": version if isinstance(version, str) else None})
+        if r.state is not None:
+            states.append({"r_id": device_id, "r_state": r.state[0], "r_config": r.state[1]})
     async with db.write() as conn:
-        return (await conn.execute(stmt)).rowcount == 1
+        for stmt, params in ((_BULK_PRESENCE, presence), (_BULK_SEEN_HEALTH, seen_health),
+                             (_BULK_SEEN, seen_bare), (_BULK_STATE, states)):
+            if params:
+                await conn.execute(stmt, params)
+
+
+def _bulk_unless_older(stamp: Any, values: dict[str, Any]) -> Any:
+    ts = bindparam("r_ts", type_=BigInteger)
+    return (
+        update(devices)
+        .where(devices.c.device_id == bindparam("r_id"))
+        .where(or_(stamp.is_(None), stamp <= ts))
+        .values({stamp.name: ts, **values})
+    )
+
+
+_BULK_PRESENCE = _bulk_unless_older(devices.c.presence_ms, {"online": bindparam("r_online")})
+_BULK_SEEN = _bulk_unless_older(devices.c.last_seen_ms, {})
+_BULK_SEEN_HEALTH = _bulk_unless_older(devices.c.last_seen_ms, {
+    "health": bindparam("r_health", type_=devices.c.health.type),
+    "app_version": func.coalesce(bindparam("r_version", type_=devices.c.app_version.type),
+                                 devices.c.app_version),
+})
+_BULK_STATE = (
+    update(devices)
+    .where(devices.c.device_id == bindparam("r_id"))
+    .values(reported_state=bindparam("r_state", type_=devices.c.reported_state.type),
+            config_version=bindparam("r_config", type_=devices.c.config_version.type))
+)
 
 
 async def delete_device(db: Database, device_id: str) -> bool:

@@ -18,7 +18,6 @@ from typing import Any, Protocol
 import aiosqlite
 
 from kiosk.wire.messages import Event
-from kiosk.wire.ranges import in_ranges
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS outbox (
@@ -138,10 +137,16 @@ class MemoryAgentStore:
         return out
 
     async def ack(self, ranges: list[tuple[int, int]]) -> int:
-        gone = [s for s in self._rows if in_ranges(s, ranges)]
-        for s in gone:
-            del self._rows[s]
-        return len(gone)
+        gone = 0
+        for lo, hi in ranges:
+            if hi - lo > len(self._rows):  # a wide range: walk the rows instead
+                doomed = [s for s in self._rows if lo <= s <= hi]
+            else:
+                doomed = [s for s in range(lo, hi + 1) if s in self._rows]
+            for s in doomed:
+                del self._rows[s]
+            gone += len(doomed)
+        return gone
 
     async def count(self) -> int:
         return len(self._rows)
