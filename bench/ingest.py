@@ -130,9 +130,9 @@ async def raw_path(broker: ManagedBroker, fleet: FleetProcess, total: int, per: 
 
 async def controller_path(broker: ManagedBroker, fleet: FleetProcess,
                           creds: list[DeviceCredentials], per: int,
-                          data_dir: Path) -> dict[str, float | int]:
+                          data_dir: Path, flush_rows: int) -> dict[str, float | int]:
     settings = Settings.model_validate({
-        "controller": {"data_dir": data_dir},
+        "controller": {"data_dir": data_dir, "ingest_max_rows": flush_rows},
         "broker": {"mode": "external", "port": broker.endpoint.port,
                    "controller_password": CONTROLLER_PASSWORD},
     })
@@ -177,6 +177,8 @@ async def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--terminals", type=int, default=1000)
     ap.add_argument("--events", type=int, default=500, help="events per terminal")
+    ap.add_argument("--flush-rows", type=int, default=5000,
+                    help="controller setting ingest_max_rows (events per commit)")
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
     with tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp:
@@ -194,7 +196,7 @@ async def main() -> None:
         try:
             raw = await raw_path(broker, fleet, total, args.events)
             ctl = await controller_path(broker, fleet, creds, args.events,
-                                        Path(tmp) / "controller")
+                                        Path(tmp) / "controller", args.flush_rows)
         finally:
             broker.stop()
     result = {
