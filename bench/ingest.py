@@ -96,7 +96,7 @@ class FleetProcess:
 async def raw_path(broker: ManagedBroker, fleet: FleetProcess, total: int, per: int) -> float:
     got = 0
     done = asyncio.Event()
-    async with aiomqtt.Client("127.0.0.1", broker.endpoint.port, username="controller",
+    async with aiomqtt.Client("127.0.0.1", broker.endpoint.controller, username="controller",
                               password=CONTROLLER_PASSWORD, identifier="bench-raw",
                               protocol=aiomqtt.ProtocolVersion.V5,
                               max_inflight_messages=1000) as sub:

@@ -66,6 +66,7 @@ class Controller:
         elif s.broker.mode == "managed":
             self.broker = ManagedBroker(
                 BrokerConfig(host=s.broker.host, port=s.broker.port,
+                             controller_port=s.broker.controller_port or None,
                              data_dir=self.data_dir / "mosquitto", max_queued_messages=100_000),
                 controller_user=s.broker.controller_user)
             self._owns_broker = True
@@ -76,7 +77,9 @@ class Controller:
         self.ingest = EventIngest(self._insert, self._publish_ack,
                                   max_rows=s.controller.ingest_max_rows,
                                   max_delay_s=s.controller.ingest_max_delay_s)
-        self.link = ControllerLink(self, host=s.broker.host, port=s.broker.port,
+        link_port = (self.broker.endpoint.controller if self.broker
+                     else s.broker.controller_port or s.broker.port)
+        self.link = ControllerLink(self, host=s.broker.host, port=link_port,
                                    username=s.broker.controller_user, password=password,
                                    share_group=s.controller.share_group)
         self.commands = CommandService(self.db, self._publish_command)

@@ -45,6 +45,8 @@ class BrokerSection(_Section):
     mode: Literal["managed", "external"] = "managed"
     host: str = "127.0.0.1"
     port: int = Field(default=18830, ge=1, le=65535)
+    # The listener controller workers connect to; 0: a free one (managed) or `port` (external).
+    controller_port: int = Field(default=0, ge=0, le=65535)
     controller_user: str = "controller"
     controller_password: str = ""
 

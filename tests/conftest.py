@@ -59,6 +59,7 @@ def controller_settings(tmp_path: Path, broker: ManagedBroker, **controller: Any
         "controller": {"data_dir": tmp_path / "controller", "command_sweep_s": 0.1,
                        "ingest_max_delay_s": 0.01, **controller},
         "broker": {"mode": "external", "port": broker.endpoint.port,
+                   "controller_port": broker.endpoint.controller,
                    "controller_password": "controller-secret"},
         "http": {"port": 0, "admin_token": "test-admin-token"},
     })

@@ -35,6 +35,7 @@ class Peer:
         tls_ca: str | None = None,
     ) -> None:
         self.endpoint = endpoint
+        self.username = username
         self.tls = tls_ca is not None
         self.client = mqtt.Client(
             mqtt.CallbackAPIVersion.VERSION2,
@@ -92,7 +93,11 @@ class Peer:
 
     # blocking operations
     def connect(self, timeout: float = WAIT_S) -> ReasonCode:
-        port = self.endpoint.tls_port if self.tls else self.endpoint.port
+        # Controller workers have their own listener (terminal listeners force client id =
+        # username, which would make two workers of one user kick each other).
+        port = (self.endpoint.tls_port if self.tls
+                else self.endpoint.controller if self.username == "controller"
+                else self.endpoint.port)
         assert port is not None
         self.client.connect(self.endpoint.host, port, keepalive=30)
         self._thread = threading.Thread(target=self._network, daemon=True)

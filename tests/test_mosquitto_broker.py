@@ -343,3 +343,24 @@ def test_tls_listener(tmp_path: Path) -> None:
         assert not secure.connect().is_failure
         assert not secure.publish(_down(A), b"over tls").is_failure
         secure.close()
+
+
+def test_terminal_cannot_take_over_another_terminals_session(fleet: Fleet) -> None:
+    """Terminal listeners force client id = username: reusing B's client id kicks no one."""
+    victim = fleet.peer("dev-bbb", client_id="dev-bbb")
+    assert not victim.connect().is_failure
+    impostor = fleet.peer("dev-aaa", client_id="dev-bbb")
+    assert not impostor.connect().is_failure
+    # B is still connected and still receives its own downstream messages.
+    assert victim.subscribe("kiosk/v1/dev-bbb/down/#") is not None
+    ctl = fleet.peer("controller")
+    assert not ctl.connect().is_failure
+    ctl.publish("kiosk/v1/dev-bbb/down/cmd", b"still-here")
+    victim.wait_payload(b"still-here")
+    assert victim.disconnect_reason is None
+
+
+def test_controller_workers_share_a_username_without_kicking_each_other(fleet: Fleet) -> None:
+    one, two = fleet.peer("controller"), fleet.peer("controller")
+    assert not one.connect().is_failure and not two.connect().is_failure
+    assert not one.wait_for(lambda: one.disconnect_reason is not None, timeout=0.3)

@@ -71,6 +71,7 @@ def _spawn_controller(tmp_path: Path, broker: ManagedBroker) -> subprocess.Popen
         f'[controller]\ndata_dir = "{settings.controller.data_dir}"\n'
         f'ingest_max_delay_s = 0.01\n'
         f'[broker]\nmode = "external"\nport = {broker.endpoint.port}\n'
+        f'controller_port = {broker.endpoint.controller}\n'
         f'controller_password = "{settings.broker.controller_password}"\n'
         f'[http]\nport = 0\nadmin_token = "x"\n')
     log = (tmp_path / "controller.log").open("ab")

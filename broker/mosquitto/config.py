@@ -52,6 +52,10 @@ class BrokerConfig:
     port: int
     data_dir: Path
     host: str = "127.0.0.1"
+    # Loopback listener for the controller's workers. Terminal listeners force the client id
+    # to the username (a terminal cannot take over another's session by reusing its client
+    # id); controller workers share one username, so they need a listener without that rule.
+    controller_port: int | None = None
     persistence: bool = True
     autosave_interval: int = 30
     persistent_client_expiration: str | None = "30d"
@@ -68,6 +72,10 @@ class BrokerConfig:
 
     def __post_init__(self) -> None:
         _check_port("port", self.port)
+        if self.controller_port is not None:
+            _check_port("controller_port", self.controller_port)
+            if self.controller_port in (self.port, self.tls_port):
+                raise ValueError("controller_port must differ from the terminal ports")
         if not _HOST_RE.match(self.host):
             raise ValueError(f"invalid listen host {self.host!r}")
         tls_files = (self.tls_cert, self.tls_key)
@@ -153,7 +161,10 @@ def render_conf(
         "",
         f"listener {cfg.port} {cfg.host}",
         "protocol mqtt",
+        "use_username_as_clientid true",
     ]
+    if cfg.controller_port is not None:
+        lines += ["", f"listener {cfg.controller_port} 127.0.0.1", "protocol mqtt"]
     if cfg.tls_port is not None:
         assert cfg.tls_cert is not None and cfg.tls_key is not None  # checked in BrokerConfig
         lines += [
@@ -163,6 +174,7 @@ def render_conf(
             f"certfile {_conf_path(cfg.tls_cert)}",
             f"keyfile {_conf_path(cfg.tls_key)}",
             "tls_version tlsv1.2",
+            "use_username_as_clientid true",
         ]
         if cfg.tls_cafile is not None:
             lines.append(f"cafile {_conf_path(cfg.tls_cafile)}")

@@ -13,6 +13,12 @@ class Endpoint:
     host: str
     port: int
     tls_port: int | None = None
+    controller_port: int | None = None
+
+    @property
+    def controller(self) -> int:
+        """The port controller workers use (their own listener when there is one)."""
+        return self.controller_port if self.controller_port is not None else self.port
 
 
 def free_port(host: str = "127.0.0.1") -> int:

@@ -24,7 +24,7 @@ from broker.mosquitto.config import BrokerConfig, render_conf
 from broker.mosquitto.datadir import BrokerFiles
 from broker.mosquitto.errors import BrokerError
 from broker.mosquitto.files import file_size, read_from, read_tail
-from broker.mosquitto.net import Endpoint, port_accepts
+from broker.mosquitto.net import Endpoint, free_port, port_accepts
 from broker.mosquitto.passwords import check_username, hash_password
 
 _POLL_S = 0.02
@@ -58,6 +58,8 @@ class ManagedBroker:
         mosquitto: str | None = None,
     ) -> None:
         self._config = replace(config, data_dir=Path(config.data_dir).resolve())
+        if self._config.controller_port is None:
+            self._config = replace(self._config, controller_port=free_port())
         self._controller_user = check_controller_user(controller_user)
         if run_as_user is None and os.geteuid() == 0:
             run_as_user = "root"
@@ -90,7 +92,8 @@ class ManagedBroker:
     def endpoint(self) -> Endpoint:
         """Where clients connect (a wildcard listen address maps to loopback)."""
         host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(self._config.host, self._config.host)
-        return Endpoint(host, self._config.port, self._config.tls_port)
+        return Endpoint(host, self._config.port, self._config.tls_port,
+                        self._config.controller_port)
 
     @property
     def running(self) -> bool:
@@ -166,7 +169,7 @@ class ManagedBroker:
             binary = self._binary or find_mosquitto()
             self.write_files()
             ep = self.endpoint
-            ports = [p for p in (ep.port, ep.tls_port) if p is not None]
+            ports = [p for p in (ep.port, ep.tls_port, ep.controller_port) if p is not None]
             busy = [p for p in ports if port_accepts(ep.host, p)]
             if busy:
                 raise BrokerError(f"port {busy[0]} on {ep.host} is already in use")
