@@ -1,4 +1,6 @@
-"""Content packages (manifest, hashing, Ed25519 signing) shared by controller and terminal.
+"""Content packages shared by controller and terminal.
 
-Empty until the signage issue builds it; the package exists so both sides can depend on it.
+- `content.manifest`: the signed manifest (per file: sha256, size, media type, pixel size,
+  duration) and the playlist it carries.
+- `content.playlist`: the playlist format a terminal plays (hour loops on the wall clock).
 """
