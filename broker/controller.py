@@ -12,13 +12,17 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
 from broker import storage
 from broker.commands import CommandService
+from broker.content_store import ContentStore
 from broker.ingest import EventIngest
 from broker.mosquitto import BrokerConfig, ManagedBroker, generate_password
 from broker.mqtt_link import ControllerLink
 from broker.registry_writer import RegistryWriter
 from broker.settings import Settings, secret_in
+from content.signing import load_or_create_private_key, public_key_to_text
 from kiosk.credentials import DeviceCredentials
 from kiosk.wire.messages import (
     Command,
@@ -50,6 +54,12 @@ class Controller:
         self.commands: CommandService | None = None
         self.registry: RegistryWriter | None = None
         self.admin_token = ""
+        self.content: ContentStore | None = None
+        self.signing_key: Ed25519PrivateKey | None = None
+        self.content_key = ""
+        # Where terminals download content; the HTTP server sets it once it has its port.
+        self.content_base_url = settings.http.public_url or (
+            f"http://{settings.http.host}:{settings.http.port}")
         self.started_ms = 0
         self._tasks: list[asyncio.Task[None]] = []
         self._link_task: asyncio.Task[None] | None = None
@@ -61,6 +71,9 @@ class Controller:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         password = secret_in(self.data_dir, "controller.secret", s.broker.controller_password)
         self.admin_token = secret_in(self.data_dir, "admin.token", s.http.admin_token)
+        self.content = ContentStore(self.data_dir / "content")
+        self.signing_key = load_or_create_private_key(self.data_dir / "content-signing.pem")
+        self.content_key = public_key_to_text(self.signing_key.public_key())
         if self.broker is not None:
             await asyncio.to_thread(self.broker.set_user, s.broker.controller_user, password)
         elif s.broker.mode == "managed":
@@ -121,7 +134,8 @@ class Controller:
         if self.broker is not None:
             await asyncio.to_thread(self.broker.set_user, device.device_id, password)
         return DeviceCredentials(device_id=device.device_id, password=password,
-                                 host=self.settings.broker.host, port=self.settings.broker.port)
+                                 host=self.settings.broker.host, port=self.settings.broker.port,
+                                 content_key=self.content_key)
 
     # ---- link handlers ----------------------------------------------------------------------
 

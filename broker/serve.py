@@ -36,6 +36,8 @@ class HttpServer:
         config = uvicorn.Config(create_app(controller), host=host, port=port,
                                 log_level="warning", lifespan="off")
         self.server = _Server(config)
+        self.controller = controller
+        self.host = host
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -45,6 +47,8 @@ class HttpServer:
                 self._task.result()  # raises the bind error
                 raise RuntimeError("HTTP server stopped during start")
             await asyncio.sleep(0.02)
+        if not self.controller.settings.http.public_url:  # terminals download from here
+            self.controller.content_base_url = f"http://{self.host}:{self.port}"
 
     @property
     def port(self) -> int:

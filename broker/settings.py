@@ -55,6 +55,8 @@ class HttpSection(_Section):
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
     admin_token: str = ""
+    # How terminals reach this server for content downloads; empty: http://host:port.
+    public_url: str = Field(default="", pattern=r"^(https?://[^\s/]+(:\d+)?)?$")
 
 
 class Settings(_Section):

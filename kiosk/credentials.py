@@ -16,6 +16,9 @@ class DeviceCredentials:
     password: str
     host: str = "127.0.0.1"
     port: int = 1883
+    # The controller's Ed25519 public key (base64 of 32 bytes): content manifests must verify
+    # under it. Empty: this terminal accepts no content (it plays nothing rather than anything).
+    content_key: str = ""
 
     def __post_init__(self) -> None:
         check_device_id(self.device_id)

@@ -20,6 +20,7 @@ from pydantic import BaseModel, Field
 from broker import storage
 from broker.commands import UnknownDeviceError
 from broker.controller import Controller
+from broker.web.content_routes import content_router
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 STALE_AFTER_MS = 90_000  # three missed 30 s heartbeats
@@ -53,6 +54,7 @@ class CommandIn(BaseModel):
 
 def create_app(controller: Controller) -> FastAPI:
     app = FastAPI(title="Store terminal controller", version="0.1.0")
+    app.include_router(content_router(lambda: controller.content))
 
     def db() -> storage.Database:
         if controller.db is None:

@@ -97,10 +97,20 @@ class ReportedState(WireModel):
     extra: JsonObject = Field(default_factory=dict)
 
 
+class PlaylistPointer(BaseModel):
+    """Where the terminal fetches its signed manifest (HTTP), and the hash of those bytes."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    manifest_url: Annotated[str, Field(pattern=r"^https?://[^\s]{1,2000}$")]
+    manifest_sha256: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+    digest: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]  # the playlist's own digest
+
+
 class DesiredConfig(WireModel):
     version: Annotated[int, Field(ge=0)]
     settings: JsonObject = Field(default_factory=dict)
-    playlist: JsonObject | None = None
+    playlist: PlaylistPointer | None = None
 
 
 class Command(WireModel):

@@ -1,0 +1,66 @@
+"""The controller's content directory: creative files by sha256 and signed manifests.
+
+    <root>/files/<sha256>            creative bytes, served at /content/files/<sha256>
+    <root>/manifests/<sha256>.json   SignedManifest JSON, named by the hash of its bytes
+
+Everything is written to a temporary name, fsynced and renamed, so a crash never leaves a
+half file under a served name; adding the same bytes twice is a no-op (content addressing).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from pathlib import Path
+
+from content.manifest import SignedManifest
+
+_SHA = re.compile(r"^[0-9a-f]{64}$")
+
+
+class ContentStore:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.files_dir = root / "files"
+        self.manifests_dir = root / "manifests"
+        for d in (self.files_dir, self.manifests_dir):
+            d.mkdir(parents=True, exist_ok=True)
+
+    def file_path(self, sha256: str) -> Path | None:
+        """The stored file for `sha256`, or None (also for anything that is not a sha256)."""
+        if not _SHA.match(sha256):
+            return None
+        path = self.files_dir / sha256
+        return path if path.is_file() else None
+
+    def manifest_path(self, sha256: str) -> Path | None:
+        if not _SHA.match(sha256):
+            return None
+        path = self.manifests_dir / f"{sha256}.json"
+        return path if path.is_file() else None
+
+    def add_file(self, data: bytes) -> str:
+        sha = hashlib.sha256(data).hexdigest()
+        path = self.files_dir / sha
+        if not path.exists():
+            _atomic_write(path, data)
+        return sha
+
+    def add_manifest(self, signed: SignedManifest) -> str:
+        """Store the manifest; return the sha256 of the exact bytes a terminal will fetch."""
+        data = signed.model_dump_json().encode()
+        sha = hashlib.sha256(data).hexdigest()
+        path = self.manifests_dir / f"{sha}.json"
+        if not path.exists():
+            _atomic_write(path, data)
+        return sha
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
