@@ -4,18 +4,22 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import signal
 from pathlib import Path
 
+from content.signing import public_key_from_text
 from kiosk import credentials
 from kiosk.agent.agent import AgentConfig, KioskAgent
 from kiosk.agent.store import SqliteAgentStore
 from kiosk.fleet.fleet import synthetic_events
 from kiosk.logs import setup_logging
+from kiosk.player import ContentLibrary
+from kiosk.signage import TerminalSignage
 
 
 async def run_agent(creds_path: Path, data_dir: Path, events_per_s: float,
-                    heartbeat_s: float) -> int:
+                    heartbeat_s: float, content_quota_mb: int = 2048) -> int:
     [creds] = credentials.load(creds_path)[:1]
     store = await SqliteAgentStore.open(data_dir / "agent.sqlite")
     agent = KioskAgent(AgentConfig(device_id=creds.device_id, password=creds.password,
@@ -25,6 +29,11 @@ async def run_agent(creds_path: Path, data_dir: Path, events_per_s: float,
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, agent.stop)
     link = asyncio.create_task(agent.run())
+    signage = None
+    if creds.content_key:  # a terminal without the controller's key plays nothing
+        library = ContentLibrary(data_dir / "content", content_quota_mb * 1024 * 1024,
+                                 trusted_keys=public_key_from_text(creds.content_key))
+        signage = asyncio.create_task(TerminalSignage(agent, library).run())
     if events_per_s > 0:  # demo and test traffic: synthetic engagement events
         import random
 
@@ -33,6 +42,10 @@ async def run_agent(creds_path: Path, data_dir: Path, events_per_s: float,
             await agent.record_many(synthetic_events(1, rng))
             await asyncio.sleep(1.0 / events_per_s)
     await link
+    if signage is not None:
+        signage.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await signage
     await store.close()
     return 0
 
@@ -45,11 +58,13 @@ def main(argv: list[str] | None = None) -> int:
     ag.add_argument("--data-dir", type=Path, default=Path("var/kiosk"))
     ag.add_argument("--synthetic-events-per-s", type=float, default=0.0)
     ag.add_argument("--heartbeat-s", type=float, default=30.0)
+    ag.add_argument("--content-quota-mb", type=int, default=2048,
+                    help="disk the content library may use")
     ag.add_argument("-v", "--verbose", action="store_true")
     args = parser.parse_args(argv)
     setup_logging(getattr(args, "verbose", False))
     return asyncio.run(run_agent(args.credentials, args.data_dir, args.synthetic_events_per_s,
-                                 args.heartbeat_s))
+                                 args.heartbeat_s, args.content_quota_mb))
 
 
 if __name__ == "__main__":

@@ -108,6 +108,7 @@ class KioskAgent:
         self.connected = asyncio.Event()
         self.stats = AgentStats()
         self.config_version: int | None = None
+        self.state_extra: dict[str, Any] = {}  # what the app adds to the reported state
         self._client: aiomqtt.Client | None = None
         self._wake = asyncio.Event()
         self._sending = asyncio.Event()
@@ -230,10 +231,18 @@ class KioskAgent:
         assert self._client is not None
         await self._client.publish(self.topic(channel), codec.encode(msg), qos=qos, retain=retain)
 
+    async def report_state(self, **extra: Any) -> None:
+        """Merge `extra` into the reported state and publish it now if connected (else on
+        the next connect: the state is retained and republished per session)."""
+        self.state_extra.update(extra)
+        if self._client is not None and self.connected.is_set():
+            with contextlib.suppress(aiomqtt.MqttError):
+                await self._publish_state()
+
     async def _publish_state(self) -> None:
         await self._publish(Channel.STATE, ReportedState(
             ts_ms=self.now_ms(), config_version=self.config_version,
-            app_version=self.cfg.app_version), retain=True)
+            app_version=self.cfg.app_version, extra=self.state_extra), retain=True)
 
     async def _send_loop(self) -> None:
         cfg, inflight = self.cfg, self._inflight
