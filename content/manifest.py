@@ -1,17 +1,17 @@
 """The content manifest: what a terminal must hold and play, signed by the controller (pure).
 
 A `Manifest` lists every file (sha256, size, media type, pixel size, duration) and carries the
-playlist. `SignedManifest` wraps it with an Ed25519 signature over `canonical_bytes(manifest)`
-(sorted-key compact JSON of the model), so the signature survives re-serialisation. Signing and
-verifying live in `content.signing`.
+playlist. `SignedManifest` carries it as JSON text (`payload`, written canonically: sorted
+keys, compact) with an Ed25519 signature over exactly those bytes. Signing and verifying live
+in `content.signing`.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
 from content.playlist import Playlist, Sha256
 
@@ -71,7 +71,43 @@ def canonical_bytes(manifest: Manifest) -> bytes:
 
 
 class SignedManifest(_Frozen):
+    """A manifest as signed: `payload` is the manifest's JSON text, the signature covers its
+    UTF-8 bytes exactly (no re-serialisation on the terminal: one signature check over bytes,
+    then one parse). Build with `content.signing.sign_manifest`; read `.manifest` only after
+    `verify_manifest` accepted the signature."""
+
     v: Literal[1] = 1
-    manifest: Manifest
     key_id: Annotated[str, Field(pattern=r"^[0-9a-f]{16}$")]  # first 16 hex of sha256(public key)
     signature: Annotated[str, Field(pattern=r"^[A-Za-z0-9+/]{86}==$")]  # base64 of 64 bytes
+    payload: Annotated[str, Field(min_length=2, max_length=64 * 1024 * 1024)]
+    _parsed: Manifest | None = PrivateAttr(default=None)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_manifest(cls, data: Any) -> Any:
+        """Accept `manifest=<Manifest>` in place of the payload (it is serialised canonically)."""
+        if isinstance(data, dict) and "manifest" in data and "payload" not in data:
+            data = dict(data)
+            manifest = data.pop("manifest")
+            if isinstance(manifest, Manifest):
+                data["payload"] = canonical_bytes(manifest).decode()
+        return data
+
+    @property
+    def manifest(self) -> Manifest:
+        """The parsed payload (parsed once; raises pydantic's ValidationError if malformed)."""
+        if self._parsed is None:
+            self._parsed = Manifest.model_validate_json(self.payload)
+        return self._parsed
+
+    def signed_bytes(self) -> bytes:
+        return self.payload.encode()
+
+    def __eq__(self, other: object) -> bool:  # the parse cache is not part of the value
+        if not isinstance(other, SignedManifest):
+            return NotImplemented
+        return (self.key_id, self.signature, self.payload) == (
+            other.key_id, other.signature, other.payload)
+
+    def __hash__(self) -> int:
+        return hash((self.key_id, self.signature, self.payload))

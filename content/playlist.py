@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator
-from typing import Annotated
+from typing import Annotated, Any
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_serializer, model_validator
 
 HOUR_MS = 3_600_000
 Sha256 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
@@ -64,8 +64,49 @@ class Play(_Frozen):
     campaign_id: str | None
 
 
+_LOOPS = TypeAdapter(list[list[PlaylistItem]])
+MAX_LOOPS = 10_000
+
+
 class Playlist(_Frozen):
+    """Hours in order. On the wire, hours with the same items share one "loop":
+    `{"loops": [[item, ...], ...], "hours": [{"start_ms": …, "loop": i}, ...]}`, so a day of
+    identical hours costs one hour of JSON to send, parse and sign."""
+
     hours: list[PlaylistHour]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _expand(cls, data: Any) -> Any:
+        if not (isinstance(data, dict) and "loops" in data):
+            return data
+        if set(data) != {"loops", "hours"} or not isinstance(data["hours"], list):
+            raise ValueError("a compact playlist has exactly 'loops' and 'hours'")
+        if isinstance(data["loops"], list) and len(data["loops"]) > MAX_LOOPS:
+            raise ValueError(f"more than {MAX_LOOPS} loops")
+        loops = _LOOPS.validate_python(data["loops"])
+        hours = []
+        for ref in data["hours"]:
+            if not (isinstance(ref, dict) and set(ref) == {"start_ms", "loop"}
+                    and type(ref["loop"]) is int and 0 <= ref["loop"] < len(loops)):
+                raise ValueError(f"bad hour reference {str(ref)[:80]}")
+            hours.append(PlaylistHour(start_ms=ref["start_ms"], items=loops[ref["loop"]]))
+        return {"hours": hours}
+
+    @model_serializer(mode="plain")
+    def _compact(self) -> dict[str, Any]:
+        loops: list[list[PlaylistItem]] = []
+        by_id: dict[int, int] = {}  # the scheduler shares equal hours' item lists: cheap path
+        refs = []
+        for hour in self.hours:
+            i = by_id.get(id(hour.items))
+            if i is None:
+                i = next((k for k, loop in enumerate(loops) if loop == hour.items), len(loops))
+                if i == len(loops):
+                    loops.append(hour.items)
+                by_id[id(hour.items)] = i
+            refs.append({"start_ms": hour.start_ms, "loop": i})
+        return {"loops": loops, "hours": refs}
 
     @model_validator(mode="after")
     def _ordered(self) -> Playlist:

@@ -50,8 +50,9 @@ def public_key_from_text(text: str) -> Ed25519PublicKey:
 
 
 def sign_manifest(manifest: Manifest, private_key: Ed25519PrivateKey) -> SignedManifest:
-    signature = private_key.sign(canonical_bytes(manifest))
-    return SignedManifest(manifest=manifest, key_id=key_id(private_key.public_key()),
+    payload = canonical_bytes(manifest)
+    signature = private_key.sign(payload)
+    return SignedManifest(payload=payload.decode(), key_id=key_id(private_key.public_key()),
                           signature=base64.b64encode(signature).decode())
 
 
@@ -64,10 +65,13 @@ def verify_manifest(
     if public_key is None:
         raise SignatureError(f"manifest signed with unknown key {signed.key_id}")
     try:
-        public_key.verify(base64.b64decode(signed.signature), canonical_bytes(signed.manifest))
+        public_key.verify(base64.b64decode(signed.signature), signed.signed_bytes())
     except InvalidSignature:
         raise SignatureError("manifest signature does not verify") from None
-    return signed.manifest
+    try:
+        return signed.manifest
+    except ValueError as exc:  # signed by us but not a manifest we understand
+        raise SignatureError(f"signed payload is not a valid manifest: {exc}") from None
 
 
 def save_private_key(private_key: Ed25519PrivateKey, path: Path) -> None:

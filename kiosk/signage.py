@@ -37,6 +37,7 @@ class TerminalSignage:
         self.playback = playback or Playback(agent.record)
         self.last_result: SyncResult | None = None
         self.activations = 0
+        self._digests: dict[str, str | None] = {}  # manifest sha256 → its playlist's digest
         self._pointer: ContentPointer | None = None
         self._kick = asyncio.Event()
         agent.config_listeners.append(self._on_config)
@@ -50,10 +51,12 @@ class TerminalSignage:
     def status(self) -> dict[str, Any]:
         current = self.library.current()
         playlist = current.manifest.playlist if current else None
+        if current is not None and current.sha256 not in self._digests:
+            self._digests = {current.sha256: playlist.digest() if playlist else None}
         result = self.last_result
         return {
             "manifest": current.sha256 if current else None,
-            "playlist": playlist.digest() if playlist else None,
+            "playlist": self._digests[current.sha256] if current else None,
             "source": current.source if current else None,
             "sync": result.status if result else None,
             "reason": result.reason if result else None,

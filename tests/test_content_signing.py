@@ -78,7 +78,8 @@ def test_any_change_to_a_signed_manifest_breaks_the_signature(manifest: Manifest
         tampered = manifest.model_copy(update={"files": files})
     else:
         tampered = manifest.model_copy(update={"created_ms": manifest.created_ms + 1})
-    forged = signed.model_copy(update={"manifest": tampered})
+    forged = SignedManifest(payload=canonical_bytes(tampered).decode(), key_id=signed.key_id,
+                            signature=signed.signature)
     with pytest.raises(SignatureError):
         verify_manifest(forged, KEY.public_key())
 

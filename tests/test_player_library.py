@@ -190,7 +190,7 @@ def put_b(lib: ContentLibrary, data: bytes) -> bytes:
 @pytest.mark.parametrize("damage", [
     lambda raw: raw[: len(raw) // 2],  # half-written
     lambda raw: b"",
-    lambda raw: raw.replace(b'"pkg-new"', b'"pkg-evil"'),  # signature no longer verifies
+    lambda raw: raw.replace(b"pkg-new", b"pkg-bad"),  # signature no longer verifies
 ])
 def test_damaged_active_falls_back_to_previous(tmp_path: Path, damage) -> None:
     lib = library(tmp_path)

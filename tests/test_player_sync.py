@@ -194,7 +194,7 @@ async def test_tampered_manifest_is_rejected(tmp_path: Path, server: ContentServ
     good_raw, _ = make_manifest(server, KEY, [1000], package_id="good")
     assert (await sync.apply(server.publish(good_raw))).status == "activated"
     raw, _ = make_manifest(server, KEY, [2000], package_id="pkg-2")
-    evil = raw.replace(b'"pkg-2"', b'"pkg-3"')
+    evil = raw.replace(b"pkg-2", b"pkg-3")
     # served bytes differ from what the pointer names
     result = await sync.apply(server.publish(evil, sha256=hashlib.sha256(raw).hexdigest()))
     assert result.status == "rejected" and "hash" in (result.reason or "")

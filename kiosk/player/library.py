@@ -136,6 +136,7 @@ class ContentLibrary:
         self.root = Path(root)
         self.quota_bytes = quota_bytes
         self.trusted_keys = trusted_keys
+        self._verified: dict[Path, tuple[tuple[int, int, int], LoadedManifest]] = {}
         self.files_dir = self.root / "files"
         self.partial_dir = self.root / "partial"
         self.active_path = self.root / "active.json"
@@ -260,8 +261,17 @@ class ContentLibrary:
     # -- manifests -------------------------------------------------------------------------
 
     def _load(self, path: Path, source: Literal["active", "previous"]) -> LoadedManifest | None:
+        """Read and verify a manifest file; a file unchanged since the last verified read
+        (same inode, size and mtime) is not parsed and verified again."""
         try:
-            raw = path.read_bytes()
+            with open(path, "rb") as fh:
+                st = os.fstat(fh.fileno())
+                stamp = (st.st_ino, st.st_size, st.st_mtime_ns)
+                cached = self._verified.get(path)
+                if cached is not None and cached[0] == stamp:
+                    hit = cached[1]
+                    return LoadedManifest(hit.signed, hit.raw, hit.sha256, source)
+                raw = fh.read()
         except FileNotFoundError:
             return None
         except OSError as exc:
@@ -274,7 +284,18 @@ class ContentLibrary:
             log.warning("content: %s is not a valid signed manifest: %s", path.name,
                         str(exc).splitlines()[0])
             return None
-        return LoadedManifest(signed, raw, hashlib.sha256(raw).hexdigest(), source)
+        loaded = LoadedManifest(signed, raw, hashlib.sha256(raw).hexdigest(), source)
+        self._verified[path] = (stamp, loaded)
+        return loaded
+
+    def _remember(self, path: Path, signed: SignedManifest, raw: bytes, sha: str) -> None:
+        """Cache what was just written (and verified), so the next read needs no re-parse."""
+        try:
+            st = path.stat()
+        except OSError:
+            return
+        self._verified[path] = ((st.st_ino, st.st_size, st.st_mtime_ns),
+                                LoadedManifest(signed, raw, sha, "active"))
 
     def current(self) -> LoadedManifest | None:
         """The manifest to play: active.json, else previous.json if complete, else None."""
@@ -315,11 +336,15 @@ class ContentLibrary:
         sha = hashlib.sha256(raw).hexdigest()
         current = self.current()
         if current is None or current.sha256 != sha:
-            if current is not None:
-                atomic_write(self.previous_path, current.raw)
+            if current is not None and current.source == "active":
+                # A rename, not a copy: a crash before the write below leaves no active.json,
+                # and `current()` then plays previous.json, which is exactly the old playlist.
+                os.replace(self.active_path, self.previous_path)
+                self._remember(self.previous_path, current.signed, current.raw, current.sha256)
             atomic_write(self.active_path, raw)
         elif current.source == "previous":
             atomic_write(self.active_path, raw)  # repair a damaged active.json
+        self._remember(self.active_path, signed, raw, sha)
         now = time.time()
         for sha256 in signed.manifest.by_sha256():
             self.touch(sha256, now)
