@@ -17,6 +17,7 @@ from pathlib import Path
 from content.manifest import SignedManifest
 
 _SHA = re.compile(r"^[0-9a-f]{64}$")
+MANIFEST_CACHE = 256  # manifests kept in memory (each is one distinct playlist)
 
 
 class ContentStore:
@@ -26,6 +27,7 @@ class ContentStore:
         self.manifests_dir = root / "manifests"
         for d in (self.files_dir, self.manifests_dir):
             d.mkdir(parents=True, exist_ok=True)
+        self._manifests: dict[str, bytes] = {}
 
     def file_path(self, sha256: str) -> Path | None:
         """The stored file for `sha256`, or None (also for anything that is not a sha256)."""
@@ -39,6 +41,19 @@ class ContentStore:
             return None
         path = self.manifests_dir / f"{sha256}.json"
         return path if path.is_file() else None
+
+    def manifest_bytes(self, sha256: str) -> bytes | None:
+        """A manifest's bytes (small, immutable, fetched by many terminals at once: cached)."""
+        cached = self._manifests.get(sha256)
+        if cached is None:
+            path = self.manifest_path(sha256)
+            if path is None:
+                return None
+            cached = path.read_bytes()
+            if len(self._manifests) >= MANIFEST_CACHE:
+                self._manifests.pop(next(iter(self._manifests)))
+            self._manifests[sha256] = cached
+        return cached
 
     def add_file(self, data: bytes) -> str:
         sha = hashlib.sha256(data).hexdigest()

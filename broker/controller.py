@@ -20,6 +20,7 @@ from broker.content_store import ContentStore
 from broker.ingest import EventIngest
 from broker.mosquitto import BrokerConfig, ManagedBroker, generate_password
 from broker.mqtt_link import ControllerLink
+from broker.playlist_push import PlaylistPublisher, activation_of
 from broker.registry_writer import RegistryWriter
 from broker.settings import Settings, secret_in
 from content.signing import load_or_create_private_key, public_key_to_text
@@ -27,6 +28,7 @@ from kiosk.credentials import DeviceCredentials
 from kiosk.wire.messages import (
     Command,
     CommandAck,
+    DesiredConfig,
     ErrorInfo,
     EventAck,
     EventBatch,
@@ -53,6 +55,7 @@ class Controller:
         self.ingest: EventIngest | None = None
         self.commands: CommandService | None = None
         self.registry: RegistryWriter | None = None
+        self.playlists: PlaylistPublisher | None = None
         self.admin_token = ""
         self.content: ContentStore | None = None
         self.signing_key: Ed25519PrivateKey | None = None
@@ -97,11 +100,16 @@ class Controller:
                                    share_group=s.controller.share_group)
         self.commands = CommandService(self.db, self._publish_command)
         self.registry = RegistryWriter(self.db)
+        self.playlists = PlaylistPublisher(
+            self.db, self.content, self.signing_key, self._publish_config,
+            lambda: self.content_base_url, hours=s.signage.hours, refresh_s=s.signage.refresh_s)
         self._link_task = asyncio.create_task(self.link.run())
         self._tasks = [asyncio.create_task(c) for c in (
             self.ingest.run(), self.registry.run(),
-            self.commands.run_sweeper(s.controller.command_sweep_s))]
+            self.commands.run_sweeper(s.controller.command_sweep_s),
+            self.playlists.async_run())]
         await asyncio.wait_for(self.link.connected.wait(), link_timeout)
+        self.playlists.request()
         self.started_ms = int(time.time() * 1000)
 
     async def stop(self) -> None:
@@ -156,6 +164,9 @@ class Controller:
     async def on_state(self, device_id: str, state: ReportedState) -> None:
         assert self.registry is not None
         self.registry.state(device_id, state.model_dump(exclude={"v"}), state.config_version)
+        digest = activation_of(state.extra)
+        if digest is not None:
+            self.registry.activated(device_id, digest, state.ts_ms)
 
     async def on_cmd_ack(self, device_id: str, ack: CommandAck) -> None:
         assert self.commands is not None
@@ -178,6 +189,10 @@ class Controller:
         # QoS 0: an ack lost on the way only means the terminal resends after its timeout and
         # the store drops the repeat; QoS 1 would add a PUBACK round per ack on both sides.
         await self.link.publish(device_id, Channel.EVENTS_ACK, ack, qos=0)
+
+    async def _publish_config(self, device_id: str, config: DesiredConfig) -> None:
+        assert self.link is not None
+        await self.link.publish(device_id, Channel.CONFIG, config, retain=True)
 
     async def _publish_command(self, device_id: str, cmd: Command) -> None:
         assert self.link is not None

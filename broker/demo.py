@@ -22,9 +22,11 @@ from rich.panel import Panel
 
 from broker import storage
 from broker.controller import Controller
+from broker.demo_content import seed_demo_content
 from broker.mosquitto import free_port
 from broker.serve import HttpServer, port_free
 from broker.settings import Settings
+from broker.storage import signage
 from kiosk import credentials
 
 STORES: list[dict[str, Any]] = [
@@ -62,6 +64,8 @@ async def run_demo(args: argparse.Namespace) -> int:
             await controller.start()
             await http.start()
         creds_files = await _provision(controller, data_dir, args.terminals_per_store)
+        with console.status("drawing sample creatives and booking the demo campaigns…"):
+            tokens = await seed_demo_content(controller, data_dir)
         for device_id, path in creds_files:
             log = (data_dir / "terminals" / device_id / "agent.log").open("ab")
             agents.append(subprocess.Popen(
@@ -75,16 +79,23 @@ async def run_demo(args: argparse.Namespace) -> int:
             f"console      {url}\n"
             f"health       {url}healthz\n"
             f"devices API  {url}api/devices\n"
+            f"playlist     {url}api/devices/{creds_files[0][0]}/preview (admin token)\n"
+            f"reports      {url}api/reports?since={_today()}&until={_today()}&format=csv\n"
+            f"brand tokens {', '.join(f'{b}={t}' for b, t in tokens.items())}\n"
             f"broker       mqtt://{host}:{broker_port} (managed Mosquitto, per-device logins)\n"
             f"admin token  {controller.admin_token}\n"
             f"data         {data_dir.resolve()} (SQLite, terminal outboxes, agent logs)\n\n"
-            f"{len(agents)} terminals in {len(STORES)} stores send engagement events.\n"
+            f"{len(agents)} terminals in {len(STORES)} stores play the campaigns that target\n"
+            "their store and send proof-of-play and engagement events.\n"
             "Ctrl-C stops everything.", title="store-terminal"))
         while not stop.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), 10)
             s = controller.status()
-            console.print(f"[dim]{s['events_stored']} events stored, "
+            pushed = controller.playlists.last if controller.playlists else None
+            console.print(f"[dim]playlists: {pushed.playlists if pushed else 0} distinct, "
+                          f"{await _in_sync(controller)} terminals playing the latest; "
+                          f"{s['events_stored']} events stored, "
                           f"{sum(s['rejected'].values())} rejected, "
                           f"{sum(a.poll() is None for a in agents)} terminals running[/dim]")
     finally:
@@ -102,6 +113,15 @@ async def run_demo(args: argparse.Namespace) -> int:
         await controller.stop()
         console.print("stopped: broker, controller and terminals are down.")
     return 0
+
+
+def _today() -> str:
+    return time.strftime("%Y-%m-%d")
+
+
+async def _in_sync(controller: Controller) -> int:
+    assert controller.db is not None
+    return sum(p.in_sync for p in (await signage.get_published(controller.db)).values())
 
 
 async def _provision(controller: Controller, data_dir: Path,

@@ -12,6 +12,7 @@ import logging
 from typing import Any
 
 from broker import storage
+from broker.storage import signage
 
 log = logging.getLogger(__name__)
 
@@ -21,6 +22,7 @@ class RegistryWriter:
         self.db = db
         self.interval_s = interval_s
         self._pending: dict[str, storage.DeviceReport] = {}
+        self._activations: dict[str, tuple[str, int]] = {}  # device → (playlist digest, at)
 
     def _report(self, device_id: str) -> storage.DeviceReport:
         report = self._pending.get(device_id)
@@ -40,11 +42,22 @@ class RegistryWriter:
     def state(self, device_id: str, state: dict[str, Any], config_version: int | None) -> None:
         self._report(device_id).state = (state, config_version)
 
+    def activated(self, device_id: str, digest: str, ts_ms: int) -> None:
+        """The terminal reports playlist `digest` active (from its retained state)."""
+        self._activations[device_id] = (digest, ts_ms)
+
     @property
     def pending(self) -> int:
-        return len(self._pending)
+        return len(self._pending) + len(self._activations)
 
     async def flush(self) -> None:
+        if self._activations:
+            activations, self._activations = self._activations, {}
+            try:
+                await signage.record_activations(self.db, activations)
+            except BaseException:
+                self._activations = activations | self._activations
+                raise
         if not self._pending:
             return
         reports, self._pending = self._pending, {}

@@ -59,10 +59,16 @@ class HttpSection(_Section):
     public_url: str = Field(default="", pattern=r"^(https?://[^\s/]+(:\d+)?)?$")
 
 
+class SignageSection(_Section):
+    hours: int = Field(default=6, ge=1, le=48)  # how far ahead playlists are compiled
+    refresh_s: float = Field(default=600.0, gt=0)  # recompile this often even without edits
+
+
 class Settings(_Section):
     controller: ControllerSection = Field(default_factory=ControllerSection)
     broker: BrokerSection = Field(default_factory=BrokerSection)
     http: HttpSection = Field(default_factory=HttpSection)
+    signage: SignageSection = Field(default_factory=SignageSection)
 
     @property
     def db_url(self) -> str:

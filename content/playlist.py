@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from typing import Annotated, Any
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_serializer, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
 HOUR_MS = 3_600_000
 Sha256 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
@@ -64,41 +64,49 @@ class Play(_Frozen):
     campaign_id: str | None
 
 
-_LOOPS = TypeAdapter(list[list[PlaylistItem]])
 MAX_LOOPS = 10_000
 
 
-class Playlist(_Frozen):
-    """Hours in order. On the wire, hours with the same items share one "loop":
-    `{"loops": [[item, ...], ...], "hours": [{"start_ms": …, "loop": i}, ...]}`, so a day of
-    identical hours costs one hour of JSON to send, parse and sign."""
+class HourRef(_Frozen):
+    start_ms: Annotated[int, Field(ge=0, multiple_of=HOUR_MS)]
+    loop: Annotated[int, Field(ge=0, lt=MAX_LOOPS)]
 
-    hours: list[PlaylistHour]
+
+def _check_loop(items: list[PlaylistItem]) -> None:
+    at = 0
+    for item in items:
+        if item.offset_ms != at:
+            raise ValueError(f"item at {item.offset_ms} ms: gap or overlap (expected {at})")
+        at += item.duration_ms
+    if at > HOUR_MS:
+        raise ValueError(f"items run {at - HOUR_MS} ms past the hour")
+
+
+class Playlist(_Frozen):
+    """Hours in order. Stored and sent compactly: hours with the same items share one "loop",
+    `{"loops": [[item, ...], ...], "hours": [{"start_ms": …, "loop": i}, ...]}`, so a day of
+    identical hours costs one hour of JSON to send, parse and sign. `Playlist(hours=[...])`
+    with `PlaylistHour`s builds it; `.hours` gives the hours back."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, serialize_by_alias=True)
+
+    loops: Annotated[list[list[PlaylistItem]], Field(max_length=MAX_LOOPS)]
+    refs: list[HourRef] = Field(alias="hours")
+    _hours: list[PlaylistHour] = PrivateAttr(default_factory=list)
 
     @model_validator(mode="before")
     @classmethod
-    def _expand(cls, data: Any) -> Any:
-        if not (isinstance(data, dict) and "loops" in data):
+    def _compact(cls, data: Any) -> Any:
+        """Accept the expanded form (a list of hours) and share equal hours' items."""
+        if not (isinstance(data, dict) and "loops" not in data and "hours" in data):
             return data
-        if set(data) != {"loops", "hours"} or not isinstance(data["hours"], list):
-            raise ValueError("a compact playlist has exactly 'loops' and 'hours'")
-        if isinstance(data["loops"], list) and len(data["loops"]) > MAX_LOOPS:
-            raise ValueError(f"more than {MAX_LOOPS} loops")
-        loops = _LOOPS.validate_python(data["loops"])
-        hours = []
-        for ref in data["hours"]:
-            if not (isinstance(ref, dict) and set(ref) == {"start_ms", "loop"}
-                    and type(ref["loop"]) is int and 0 <= ref["loop"] < len(loops)):
-                raise ValueError(f"bad hour reference {str(ref)[:80]}")
-            hours.append(PlaylistHour(start_ms=ref["start_ms"], items=loops[ref["loop"]]))
-        return {"hours": hours}
-
-    @model_serializer(mode="plain")
-    def _compact(self) -> dict[str, Any]:
-        loops: list[list[PlaylistItem]] = []
+        if set(data) != {"hours"} or not isinstance(data["hours"], list):
+            return data  # let field validation report it
+        loops: list[list[Any]] = []
         by_id: dict[int, int] = {}  # the scheduler shares equal hours' item lists: cheap path
         refs = []
-        for hour in self.hours:
+        for raw in data["hours"]:
+            hour = raw if isinstance(raw, PlaylistHour) else PlaylistHour.model_validate(raw)
             i = by_id.get(id(hour.items))
             if i is None:
                 i = next((k for k, loop in enumerate(loops) if loop == hour.items), len(loops))
@@ -109,18 +117,40 @@ class Playlist(_Frozen):
         return {"loops": loops, "hours": refs}
 
     @model_validator(mode="after")
-    def _ordered(self) -> Playlist:
-        starts = [h.start_ms for h in self.hours]
+    def _expand(self) -> Playlist:
+        for items in self.loops:
+            _check_loop(items)
+        starts = [r.start_ms for r in self.refs]
         if starts != sorted(set(starts)):
             raise ValueError("hours must be strictly ascending")
+        for ref in self.refs:
+            if ref.loop >= len(self.loops):
+                raise ValueError(f"hour {ref.start_ms} refers to loop {ref.loop}, "
+                                 f"there are {len(self.loops)}")
+        self._hours = [PlaylistHour.model_construct(start_ms=r.start_ms, items=self.loops[r.loop])
+                       for r in self.refs]
         return self
+
+    @property
+    def hours(self) -> list[PlaylistHour]:
+        return self._hours
+
+    @classmethod
+    def from_hours(cls, hours: list[PlaylistHour]) -> Playlist:
+        """Build from hours already known valid (the scheduler's output), without re-checking
+        every item; equal hours share one loop."""
+        data = cls._compact({"hours": hours})
+        playlist = cls.model_construct(loops=data["loops"], refs=[
+            HourRef.model_construct(**r) for r in data["hours"]])
+        playlist._hours = list(hours)
+        return playlist
 
     @property
     def valid_until_ms(self) -> int:
         return self.hours[-1].start_ms + HOUR_MS if self.hours else 0
 
     def creatives(self) -> set[str]:
-        return {item.creative for hour in self.hours for item in hour.items}
+        return {item.creative for loop in self.loops for item in loop}
 
     def digest(self) -> str:
         """Stable hash of the content: equal playlists have equal digests."""

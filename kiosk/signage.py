@@ -98,6 +98,7 @@ class TerminalSignage:
             play.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await play
+            await self.sync.aclose()
 
     async def _handle(self, task: asyncio.Task[SyncResult]) -> SyncResult | None:
         if task.cancelled():

@@ -151,3 +151,73 @@ commands = Table(
     Index(None, "device_id", "issued_ms"),
     Index(None, "status", "expires_ms"),
 )
+
+# ---- signage: brands, creatives, campaigns and what each terminal was told to play ---------
+
+CAMPAIGN_STATUSES: tuple[str, ...] = ("active", "paused", "archived")
+
+brands = Table(
+    "brands",
+    metadata,
+    Column("brand_id", String(64), primary_key=True),
+    Column("name", String(200), nullable=False),
+    # sha256 hex of the brand operator's bearer token; the token itself is never stored
+    Column("api_token_sha256", String(64), nullable=False, unique=True),
+    Column("created_ms", BigInteger, nullable=False),
+)
+
+creatives = Table(
+    "creatives",
+    metadata,
+    Column("sha256", String(64), primary_key=True),
+    Column(
+        "brand_id",
+        String(64),
+        ForeignKey("brands.brand_id", ondelete="RESTRICT"),
+        nullable=True,  # NULL: house content
+        index=True,
+    ),
+    Column("name", String(200), nullable=False),
+    Column("media_type", String(32), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("width", Integer, nullable=False),
+    Column("height", Integer, nullable=False),
+    Column("duration_ms", BigInteger, nullable=True),
+    Column("created_ms", BigInteger, nullable=False),
+    CheckConstraint("size > 0 AND width > 0 AND height > 0", name="dimensions"),
+)
+
+campaigns = Table(
+    "campaigns",
+    metadata,
+    Column("campaign_id", String(64), primary_key=True),
+    Column(
+        "brand_id",
+        String(64),
+        ForeignKey("brands.brand_id", ondelete="RESTRICT"),
+        nullable=False,
+    ),
+    Column("name", String(200), nullable=False),
+    Column("spec", JsonText, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("created_ms", BigInteger, nullable=False),
+    Column("updated_ms", BigInteger, nullable=False),
+    Column("revision", Integer, nullable=False),
+    CheckConstraint(_in("status", CAMPAIGN_STATUSES), name="status"),
+    CheckConstraint("revision >= 1", name="revision"),
+    Index(None, "brand_id", "status"),
+)
+
+device_playlists = Table(
+    "device_playlists",
+    metadata,
+    # no foreign key, like `commands`: the row outlives a deleted device and bulk publishing
+    # never fails on one unknown id
+    Column("device_id", String(63), primary_key=True),
+    Column("digest", String(64), nullable=False),
+    Column("manifest_sha256", String(64), nullable=False),
+    Column("config_version", Integer, nullable=False),
+    Column("published_ms", BigInteger, nullable=False),
+    Column("activated_digest", String(64), nullable=True),
+    Column("activated_ms", BigInteger, nullable=True),
+)

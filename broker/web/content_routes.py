@@ -49,6 +49,13 @@ def content_router(get_store: Callable[[], ContentStore | None]) -> APIRouter:
     async def get_manifest(
         sha256: str, if_none_match: Annotated[str | None, Header()] = None
     ) -> Response:
-        return _serve(store().manifest_path(sha256), sha256, "application/json", if_none_match)
+        etag = f'"{sha256}"'
+        if if_none_match and etag in {t.strip() for t in if_none_match.split(",")}:
+            return Response(status_code=304, headers={"etag": etag, "cache-control": IMMUTABLE})
+        data = store().manifest_bytes(sha256)
+        if data is None:
+            raise HTTPException(404, f"no manifest {sha256[:80]!r}")
+        return Response(data, media_type="application/json",
+                        headers={"etag": etag, "cache-control": IMMUTABLE})
 
     return router

@@ -97,6 +97,7 @@ class ContentSync:
         self.library = library
         self.trusted_keys = library.trusted_keys if trusted_keys is None else trusted_keys
         self.client_factory = client_factory
+        self._client: httpx.AsyncClient | None = None
         self.concurrency = max(1, concurrency)
         self.attempts = attempts
         self.retry_delay_s = retry_delay_s
@@ -105,6 +106,16 @@ class ContentSync:
         self._lock = asyncio.Lock()
         self._task: asyncio.Task[SyncResult] | None = None
         self._task_pointer: ContentPointer | None = None
+
+    def _http(self) -> httpx.AsyncClient:
+        if self._client is None or self._client.is_closed:
+            self._client = self.client_factory()
+        return self._client
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
 
     # -- latest-wins front door ------------------------------------------------------------
 
@@ -148,15 +159,15 @@ class ContentSync:
             else await asyncio.to_thread(lib.pending_bytes, ptr.manifest_sha256)
         package_id: str | None = None
         try:
-            async with self.client_factory() as client:
-                raw = await self._fetch_manifest(client, ptr, cached)
-                signed = self._check_manifest(raw, ptr)
-                package_id = signed.manifest.package_id
-                if cached is None and lib.missing(signed.manifest):  # kept for a retry
-                    await asyncio.to_thread(lib.save_pending, raw)
-                evicted = await asyncio.to_thread(lib.make_room, signed.manifest)
-                fetched, nbytes = await self._fetch_files(client, ptr, lib.missing(
-                    signed.manifest))
+            client = self._http()  # kept between syncs: connections to the server are reused
+            raw = await self._fetch_manifest(client, ptr, cached)
+            signed = self._check_manifest(raw, ptr)
+            package_id = signed.manifest.package_id
+            missing = lib.missing(signed.manifest)
+            if cached is None and missing:  # kept for a retry of the downloads
+                await asyncio.to_thread(lib.save_pending, raw)
+            evicted = await asyncio.to_thread(lib.make_room, signed.manifest) if missing else []
+            fetched, nbytes = await self._fetch_files(client, ptr, missing)
             await asyncio.to_thread(lib.activate, signed, raw)
             evicted += await asyncio.to_thread(lib.evict)
         except _Rejected as exc:

@@ -1,0 +1,378 @@
+"""Proof-of-play reports: what each campaign's ads did in each store, per local day or hour.
+
+The contract: terminals send these engagement events through the ordinary `events` table; they
+are stored exactly as sent (`data` is the event's JSON object):
+
+- `ad.play` — one play of a creative; the event's `ts_ms` is the END of the play:
+  `{"campaign_id": str | null, "creative": sha256 hex, "start_ms": int, "played_ms": int,
+  "outcome": "complete" | "interrupted"}`; `campaign_id` null is house content (unsold time).
+- `ad.touch` — a shopper touched the screen during a creative:
+  `{"campaign_id": str | null, "creative": sha256 hex}`.
+
+An event counts only if every field above is present with its type: `campaign_id` a string
+(or JSON null for house content), `creative` 64 lowercase hex chars, `start_ms` an integer
+0..year 3000 in ms, `played_ms` an integer 0..3,600,000 (a playlist item lasts at most an hour),
+`outcome` one of the two words. Anything else (missing fields, wrong types, integers written as
+floats) is skipped, never an error. `data` must be JSON text, which ingest guarantees.
+
+`play_report` groups by campaign x store x bucket. An event falls in the bucket holding its
+`ts_ms` in time zone `tz` (a play spanning midnight counts for the day it ended on); only events
+with `since_ms <= ts_ms < until_ms` count, so pass local midnights (`local_day_bounds`) for whole
+days. `bucket_start` is the bucket's local start as ISO 8601: a date ("2024-03-31") for "day",
+a datetime with its UTC offset ("2024-10-27T02:00:00+01:00") for "hour", so the repeated hour of
+a DST fall-back is two rows. The store comes from `devices.store_id`; events of a device that is
+no longer registered are reported with store_id None.
+
+How it is computed: one aggregate query per report on both engines; nothing per event reaches
+Python. The JSON is read in SQL (SQLite `->>`/`json_type`, PostgreSQL `jsonb` parsed once per
+row). Time zones are done by Python: it finds the zone's UTC offset changes inside the range
+(`zoneinfo`) and the query maps `ts_ms` to a local day or hour with integer arithmetic on a
+CASE over those few constant-offset intervals, so DST zones bucket exactly on both engines.
+The `events` table has no secondary index (ingest speed): a report scans the events in its time
+range. Measured on SQLite: see `bench/` notes in the report of this module's change.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import itertools
+from collections.abc import Collection, Iterable
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any, Literal, NamedTuple
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import BigInteger, bindparam, text
+
+from broker.storage.database import Database
+from broker.storage.records import MAX_EPOCH_MS, is_valid_timezone
+from broker.storage.signage_records import CAMPAIGN_ID_RE
+
+PLAY = "ad.play"
+TOUCH = "ad.touch"
+OUTCOMES: tuple[str, ...] = ("complete", "interrupted")
+MAX_PLAYED_MS = 3_600_000
+HOUR_MS = 3_600_000
+DAY_MS = 86_400_000
+MAX_REPORT_DAYS = 3_660  # ~10 years per report
+REPORT_COLUMNS: tuple[str, ...] = (
+    "campaign_id", "store_id", "bucket_start", "impressions", "complete_plays",
+    "seconds_played", "touches",
+)
+Bucket = Literal["day", "hour"]
+
+# Added to ts_ms + offset so the integer division never sees a negative number (offsets reach
+# -12 h); a whole number of days, so it changes no bucket boundary.
+_SHIFT_MS = DAY_MS
+_PROBE_MS = 6 * HOUR_MS  # zones change offset at most once in this long
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+class ReportRow(NamedTuple):
+    """One campaign in one store in one bucket. campaign_id None: house content."""
+
+    campaign_id: str | None
+    store_id: str | None
+    bucket_start: str  # ISO date ("day") or ISO datetime with offset ("hour"), local to tz
+    impressions: int  # ad.play events, any outcome
+    complete_plays: int
+    seconds_played: float  # sum of played_ms / 1000, rounded half up to 0.1
+    touches: int
+
+
+class PlayTotals(NamedTuple):
+    impressions: int
+    complete_plays: int
+    seconds_played: float
+    touches: int
+
+
+# ---- the per-dialect SQL --------------------------------------------------------------------
+#
+# Both engines apply the same rules to the JSON: strings are compared decoded; an integer is
+# a JSON number written as plain digits (1500; not 1500.0, not 1e3). The inner query yields one
+# row per wanted event with `kind` (1 a valid play, 2 a valid touch, 0 malformed) computed once
+# (LIMIT/OFFSET keeps it from being merged into the aggregate, which would repeat the JSON work
+# for each aggregate); the outer query joins the store and aggregates. Nothing in the SQL is
+# caller text: ids and times travel as bound parameters, the other numbers are ints made here.
+
+_TYPES = f"('{PLAY}', '{TOUCH}')"
+_OUTCOME_WORDS = "(" + ", ".join(f"'{o}'" for o in OUTCOMES) + ")"
+_AGGREGATE = """
+SELECT v.cid, dev.store_id, {bucket} AS bucket,
+       count(*) FILTER (WHERE v.kind = 1) AS impressions,
+       count(*) FILTER (WHERE v.kind = 1 AND v.outcome = 'complete') AS complete_plays,
+       coalesce(sum(v.played) FILTER (WHERE v.kind = 1), 0) AS played_ms,
+       count(*) FILTER (WHERE v.kind = 2) AS touches
+FROM ({rows}) AS v LEFT JOIN devices AS dev ON dev.device_id = v.device_id
+WHERE v.kind > 0
+GROUP BY 1, 2, 3
+"""
+
+# SQLite reads each field straight from `events.data` (its JSON functions reuse the parse of the
+# row's text; `->>` and json_type measured ~4x cheaper than `->`, GLOB '*[^0-9a-f]*' ~5x dearer
+# than trim). `->>` gives a JSON string decoded and a number as an SQL number, so comparing it
+# with text matches strings only (no affinity on either side).
+_SQLITE_CREATIVE_OK = (
+    "length(data ->> '$.creative') = 64 AND trim(data ->> '$.creative', '0123456789abcdef') = ''"
+)
+_SQLITE_ROWS = f"""
+SELECT device_id, ts_ms, data ->> '$.campaign_id' AS cid, data ->> '$.outcome' AS outcome,
+       data ->> '$.played_ms' AS played,
+       CASE
+         WHEN type = '{PLAY}'
+              AND json_type(data, '$.played_ms') = 'integer'
+              AND (data ->> '$.played_ms') BETWEEN 0 AND {MAX_PLAYED_MS}
+              AND json_type(data, '$.start_ms') = 'integer'
+              AND (data ->> '$.start_ms') BETWEEN 0 AND {MAX_EPOCH_MS}
+              AND (data ->> '$.outcome') IN {_OUTCOME_WORDS}
+              AND {_SQLITE_CREATIVE_OK} THEN 1
+         WHEN type = '{TOUCH}' AND {_SQLITE_CREATIVE_OK} THEN 2
+         ELSE 0
+       END AS kind
+FROM events
+WHERE type IN {_TYPES} AND ts_ms >= :since AND ts_ms < :until AND ({{wanted}})
+LIMIT -1 OFFSET 0
+"""
+_SQLITE_WANTED = ("(data ->> '$.campaign_id') IN :ids", "json_type(data, '$.campaign_id') = 'null'")
+
+# PostgreSQL casts the text to `json` once (OFFSET 0 keeps the cast from being repeated), reads
+# the campaign of every row, then the other fields of the wanted rows in one pass
+# (json_to_record). `json`, not `jsonb`, keeps numbers as written, as on SQLite (jsonb would
+# turn 1e3 into 1000). PostgreSQL refuses the escape \u0000 (valid JSON, which a terminal may
+# send) when it decodes a string: it becomes \ufffd first, which keeps the text valid JSON (also
+# after an escaped backslash) and cannot make an invalid field valid (no id, hex digit or
+# outcome word holds either). CASE guards each cast: AND may be evaluated in any order.
+_PG_INT = (
+    "CASE WHEN {col}::text ~ '^[0-9]{{1,{digits}}}$' THEN {col}::text::bigint <= {high} "
+    "ELSE false END"
+)
+_PG_CREATIVE_OK = "coalesce(r.creative ~ '^[0-9a-f]{64}$', false)"
+_PG_ROWS = f"""
+SELECT c.device_id, c.ts_ms, c.cid, r.outcome,
+       CASE WHEN r.played_ms::text ~ '^[0-9]{{1,7}}$' THEN r.played_ms::text::bigint END
+           AS played,
+       CASE
+         WHEN c.type = '{PLAY}'
+              AND {_PG_INT.format(col="r.played_ms", digits=7, high=MAX_PLAYED_MS)}
+              AND {_PG_INT.format(col="r.start_ms", digits=14, high=MAX_EPOCH_MS)}
+              AND coalesce(r.outcome IN {_OUTCOME_WORDS}, false)
+              AND {_PG_CREATIVE_OK} THEN 1
+         WHEN c.type = '{TOUCH}' AND {_PG_CREATIVE_OK} THEN 2
+         ELSE 0
+       END AS kind
+FROM (
+  SELECT device_id, ts_ms, type, doc, json_typeof(cid) AS cid_type, cid #>> '{{}}' AS cid
+  FROM (
+    SELECT device_id, ts_ms, type, doc, doc -> 'campaign_id' AS cid
+    FROM (SELECT device_id, ts_ms, type, replace(data, '\\u0000', '\\ufffd')::json AS doc
+          FROM events WHERE type IN {_TYPES} AND ts_ms >= :since AND ts_ms < :until
+          OFFSET 0) AS src
+    OFFSET 0) AS raw
+  OFFSET 0) AS c
+CROSS JOIN LATERAL json_to_record(CASE json_typeof(c.doc) WHEN 'object' THEN c.doc END)
+    AS r(creative text, played_ms json, start_ms json, outcome text)
+WHERE {{wanted}}
+OFFSET 0
+"""
+_PG_WANTED = ("(c.cid_type = 'string' AND c.cid IN :ids)", "c.cid_type = 'null'")
+
+
+def _report_sql(dialect: str, bucket_sql: str, *, campaigns: bool, house: bool) -> str:
+    """The aggregate query: rows (campaign_id, store_id, bucket key, 4 counts)."""
+    rows, (by_id, by_house) = (
+        (_PG_ROWS, _PG_WANTED) if dialect == "postgresql" else (_SQLITE_ROWS, _SQLITE_WANTED)
+    )
+    wanted = " OR ".join(w for w, on in ((by_id, campaigns), (by_house, house)) if on)
+    return _AGGREGATE.format(bucket=bucket_sql, rows=rows.replace("{wanted}", wanted))
+
+
+# ---- time zones -----------------------------------------------------------------------------
+
+
+def _offset_ms(zone: ZoneInfo, t_ms: int) -> int:
+    offset = (_EPOCH + timedelta(milliseconds=t_ms)).astimezone(zone).utcoffset()
+    assert offset is not None
+    return offset // timedelta(milliseconds=1)
+
+
+def offset_segments(zone: ZoneInfo, since_ms: int, until_ms: int) -> list[tuple[int, int]]:
+    """[(start_ms, utc_offset_ms)]: `zone`'s offset is constant from each start to the next.
+
+    The first start is `since_ms`; the last segment runs to `until_ms`. Changes are found by
+    probing every 6 hours and bisecting to the millisecond where the offset differs.
+    """
+    current = _offset_ms(zone, since_ms)
+    segments = [(since_ms, current)]
+    low = since_ms
+    while low < until_ms - 1:
+        high = min(low + _PROBE_MS, until_ms - 1)
+        offset = _offset_ms(zone, high)
+        if offset != current:
+            a, b = low, high  # offset(a) == current != offset(b)
+            while b - a > 1:
+                mid = (a + b) // 2
+                if _offset_ms(zone, mid) == current:
+                    a = mid
+                else:
+                    b = mid
+            segments.append((b, offset))
+            current = offset
+        low = high
+    return segments
+
+
+def _bucket_sql(bucket: Bucket | None, segments: list[tuple[int, int]]) -> str:
+    """SQL mapping v.ts_ms to a key: local day number (+1) or the UTC ms (+shift) of the
+    local hour's start. Every number in it is an int computed here, never caller text."""
+    if bucket is None:
+        return "0"
+
+    def key(offset: int) -> str:
+        shifted = int(offset) + _SHIFT_MS
+        if bucket == "day":
+            return f"(v.ts_ms + {shifted}) / {DAY_MS}"
+        return f"(v.ts_ms + {shifted}) / {HOUR_MS} * {HOUR_MS} - {offset}"
+
+    if len(segments) == 1:
+        return key(segments[0][1])
+    whens = " ".join(
+        f"WHEN v.ts_ms < {int(nxt)} THEN {key(offset)}"
+        for (_, offset), (nxt, _) in itertools.pairwise(segments)
+    )
+    return f"CASE {whens} ELSE {key(segments[-1][1])} END"
+
+
+def _bucket_label(bucket: Bucket, zone: ZoneInfo, key: int) -> tuple[int, str]:
+    """(sort key, ISO label) of a bucket key computed by `_bucket_sql`."""
+    if bucket == "day":
+        day = date(1970, 1, 1) + timedelta(days=key - _SHIFT_MS // DAY_MS)
+        return key, day.isoformat()
+    start_ms = key - _SHIFT_MS
+    local = (_EPOCH + timedelta(milliseconds=start_ms)).astimezone(zone)
+    return key, local.isoformat()
+
+
+def local_day_bounds(tz: str, first: date, last: date) -> tuple[int, int]:
+    """(since_ms, until_ms) covering the local days `first`..`last` (inclusive) in `tz`."""
+    zone = ZoneInfo(tz)
+
+    def midnight(day: date) -> int:
+        aware = datetime.combine(day, time(0), tzinfo=zone)
+        return int(aware.astimezone(UTC).timestamp() * 1000)
+
+    return midnight(first), midnight(last + timedelta(days=1))
+
+
+# ---- reports --------------------------------------------------------------------------------
+
+
+def _seconds(played_ms: int) -> float:
+    return ((played_ms + 50) // 100) / 10  # half up, in tenths
+
+
+def _check_query(campaign_ids: Collection[str | None], since_ms: int, until_ms: int) -> None:
+    if isinstance(campaign_ids, str):
+        raise ValueError("campaign_ids must be a collection of ids, not one string")
+    for cid in campaign_ids:
+        if cid is not None and not (isinstance(cid, str) and CAMPAIGN_ID_RE.match(cid)):
+            raise ValueError(f"campaign_ids must hold campaign ids (or None), got {cid!r}")
+    for name, value in (("since_ms", since_ms), ("until_ms", until_ms)):
+        if type(value) is not int or not 0 <= value <= MAX_EPOCH_MS:
+            raise ValueError(f"{name} must be epoch milliseconds, got {value!r}")
+
+
+async def _aggregate(
+    db: Database, campaign_ids: Collection[str | None], since_ms: int, until_ms: int,
+    bucket_sql: str,
+) -> list[Any]:
+    ids = sorted({c for c in campaign_ids if c is not None})
+    house = None in campaign_ids
+    if (not ids and not house) or since_ms >= until_ms:
+        return []
+    sql = _report_sql(db.dialect, bucket_sql, campaigns=bool(ids), house=house)
+    params: dict[str, Any] = {"since": since_ms, "until": until_ms}
+    stmt = text(sql).bindparams(bindparam("since", type_=BigInteger),
+                                bindparam("until", type_=BigInteger))
+    if ids:
+        stmt = stmt.bindparams(bindparam("ids", expanding=True))
+        params["ids"] = ids
+    async with db.read() as conn:
+        return list((await conn.execute(stmt, params)).all())
+
+
+async def play_report(
+    db: Database,
+    *,
+    campaign_ids: Collection[str | None],
+    since_ms: int,
+    until_ms: int,
+    bucket: Bucket,
+    tz: str = "UTC",
+) -> list[ReportRow]:
+    """Impressions, complete plays, seconds played and touches per campaign x store x bucket.
+
+    Only events whose `campaign_id` is in `campaign_ids` count (a brand passes its own
+    campaigns' ids); put None in it for house content. Rows are ordered by campaign_id, then
+    store_id (None last), then time. See the module docstring for the event contract.
+    """
+    if bucket not in ("day", "hour"):
+        raise ValueError(f"bucket must be 'day' or 'hour', got {bucket!r}")
+    if not is_valid_timezone(tz):
+        raise ValueError(f"tz must be an IANA zone name like 'Asia/Shanghai', got {tz!r}")
+    _check_query(campaign_ids, since_ms, until_ms)
+    if until_ms - since_ms > MAX_REPORT_DAYS * DAY_MS:
+        raise ValueError(f"a report spans at most {MAX_REPORT_DAYS} days")
+    if since_ms >= until_ms:
+        return []
+    zone = ZoneInfo(tz)
+    segments = offset_segments(zone, since_ms, until_ms)
+    found = await _aggregate(db, campaign_ids, since_ms, until_ms, _bucket_sql(bucket, segments))
+    keyed = []
+    labels: dict[int, tuple[int, str]] = {}
+    for cid, store_id, key, impressions, complete, played_ms, touches in found:
+        if key not in labels:
+            labels[key] = _bucket_label(bucket, zone, int(key))
+        order, label = labels[key]
+        row = ReportRow(cid, store_id, label, int(impressions), int(complete),
+                        _seconds(int(played_ms)), int(touches))
+        keyed.append(((cid is None, cid or "", store_id is None, store_id or "", order), row))
+    keyed.sort(key=lambda pair: pair[0])
+    return [row for _, row in keyed]
+
+
+async def play_totals(
+    db: Database, *, campaign_ids: Collection[str | None], since_ms: int, until_ms: int
+) -> dict[str | None, PlayTotals]:
+    """Totals per campaign over all stores and the whole range (None: house content).
+
+    Campaigns without a counted event are absent. `play_totals(db, campaign_ids=[None], ...)`
+    gives the house content's seconds.
+    """
+    _check_query(campaign_ids, since_ms, until_ms)
+    found = await _aggregate(db, campaign_ids, since_ms, until_ms, "0")
+    sums: dict[str | None, list[int]] = {}
+    for cid, _store, _key, impressions, complete, played_ms, touches in found:
+        acc = sums.setdefault(cid, [0, 0, 0, 0])
+        for i, value in enumerate((impressions, complete, played_ms, touches)):
+            acc[i] += int(value)
+    return {
+        cid: PlayTotals(acc[0], acc[1], _seconds(acc[2]), acc[3])
+        for cid, acc in sorted(sums.items(), key=lambda kv: (kv[0] is None, kv[0] or ""))
+    }
+
+
+def report_csv(rows: Iterable[ReportRow]) -> str:
+    """RFC 4180 CSV: a header row (`REPORT_COLUMNS`), then one line per row, CRLF endings.
+
+    None (house content, unknown store) is an empty field; seconds have one decimal.
+    """
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(REPORT_COLUMNS)
+    for r in rows:
+        writer.writerow([
+            r.campaign_id or "", r.store_id or "", r.bucket_start, r.impressions,
+            r.complete_plays, f"{r.seconds_played:.1f}", r.touches,
+        ])
+    return out.getvalue()
