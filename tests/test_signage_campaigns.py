@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
+from hypothesis import event, given, settings
+from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from broker.signage import (
@@ -181,3 +183,60 @@ def test_overlap_reports_unreachable_and_duplicate_campaigns() -> None:
     ]
     portrait_only = campaign(campaign_id="p", creatives=(creative(3, orientation="portrait"),))
     assert check_overlaps([portrait_only], [screen("t1")])[0].campaign_ids == ("p",)
+
+
+def _overloaded(camps: list[Campaign], screens: list[Screen]) -> set[tuple[str, ...]]:
+    """Brute force: the same-priority sets asking more than an hour somewhere (day, hour)."""
+    found = set()
+    days = range(min(c.first_day for c in camps), max(c.last_day for c in camps) + 1)
+    for s in screens:
+        for day in days:
+            weekday = date.fromordinal(day).weekday()
+            for hour in range(24):
+                for prio in range(1, 11):
+                    here = [c for c in camps if c.priority == prio and c.rule.matches(s)
+                            and c.creatives_for(s.orientation)
+                            and s.orientation in c.fits_orientations()
+                            and c.first_day <= day <= c.last_day
+                            and (weekday, hour) in c.dayparts]
+                    ms = sum(c.plays_per_hour * sum(x.duration_ms for x in c.creatives_for(
+                        s.orientation)) / len(c.creatives_for(s.orientation)) for c in here)
+                    if ms > 3_600_000 + 1e-6:
+                        found.add(tuple(sorted(c.campaign_id for c in here)))
+    return found
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.tuples(st.integers(1, 2), st.integers(60, 240), st.integers(0, 10),
+                          st.integers(0, 6), st.sampled_from(["daily 07-10", "Mon-Fri 09-12",
+                                                              "Sat-Sun 08-20", "daily 00-24"]),
+                          st.sampled_from([None, "Shanghai", "Beijing"]),
+                          st.sampled_from(["any", "portrait", "landscape"])),
+                min_size=1, max_size=6))
+def test_overlaps_agree_with_brute_force(specs: list) -> None:
+    camps = [campaign(campaign_id=f"c{k}", priority=prio, plays_per_hour=pph,
+                      flight_start=date(2024, 5, 1 + start),
+                      flight_end=date(2024, 5, 1 + start + span),
+                      dayparts=dayparts, rule=Rule(cities={city}) if city else Rule(),
+                      creatives=(creative(k, 15_000, orientation),))
+             for k, (prio, pph, start, span, dayparts, city, orientation) in enumerate(specs)
+             if _possible(dayparts, start, span)]
+    if not camps:
+        return
+    screens = [screen("t1"), screen("t2", city="Beijing", orientation="portrait")]
+    truth = _overloaded(camps, screens)
+    event(f"clashes: {bool(truth)}")
+    issues = [i for i in check_overlaps(camps, screens) if "hour" in i.reason]
+    assert bool(issues) == bool(truth)
+    for i in issues:
+        assert tuple(sorted(i.campaign_ids)) in truth
+    for c in camps:
+        mine = [i for i in check_overlaps(camps, screens, involving=c.campaign_id)
+                if "hour" in i.reason]
+        assert bool(mine) == any(c.campaign_id in t for t in truth)
+        assert all(c.campaign_id in i.campaign_ids for i in mine)
+
+
+def _possible(dayparts: str, start: int, span: int) -> bool:
+    days = {date(2024, 5, 1 + start + i).weekday() for i in range(min(span + 1, 7))}
+    return any(d in days for d, _ in parse_dayparts(dayparts))

@@ -12,7 +12,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
-from itertools import pairwise
 
 from broker.signage.bitsets import bit_positions
 from broker.signage.campaigns import WEEKDAYS, Campaign
@@ -36,33 +35,57 @@ def _demand_ms(campaign: Campaign, orientation: str) -> float:
     return campaign.plays_per_hour * sum(c.duration_ms for c in fitting) / len(fitting)
 
 
-def _peak(group: list[Campaign], demand: dict[str, float]) -> float:
-    """Most demand flights ever ask at once, ignoring dayparts (a cheap upper bound)."""
-    events = sorted([(c.first_day, demand[c.campaign_id]) for c in group]
-                    + [(c.last_day + 1, -demand[c.campaign_id]) for c in group])
-    peak = running = 0.0
-    for _, change in events:
-        running += change
-        peak = max(peak, running)
-    return peak
+Span = tuple[int, int, tuple[int, ...], float, Campaign]  # first day, last day, slots, ms
 
 
-def _first_clash(group: list[Campaign], demand: dict[str, float]
+def _span(c: Campaign, demand: float) -> Span:
+    """A campaign as plain values: flight days, weekly slots (weekday * 24 + hour), demand."""
+    masks = c.daypart_masks
+    slots = tuple(wd * 24 + h for wd in range(7) for h in range(24) if masks[wd] >> h & 1)
+    return c.first_day, c.last_day, slots, demand, c
+
+
+def _first_clash(group: list[Span], only: Span | None = None
                  ) -> tuple[list[Campaign], date, int, float] | None:
-    if _peak(group, demand) <= HOUR_MS:
+    """First local (day, hour) where the group asks more than an hour, sweeping the flights.
+
+    `only`: just the days and hours that campaign plays (it must be part of the clash).
+    """
+    hours_of = None
+    if only is not None:
+        mine = set(only[2])
+        group = [g for g in group
+                 if g[0] <= only[1] and g[1] >= only[0] and mine.intersection(g[2])]
+        if len(group) < 2:
+            return None
+        hours_of = [[h for h in range(24) if wd * 24 + h in mine] for wd in range(7)]
+    events = sorted([(g[0], 1, k) for k, g in enumerate(group)]
+                    + [(g[1] + 1, -1, k) for k, g in enumerate(group)])
+    peak = running = 0.0
+    for _, sign, k in events:  # cheap bound first: flights at once, ignoring dayparts
+        running += sign * group[k][3]
+        peak = max(peak, running)
+    if peak <= HOUR_MS:
         return None
-    cuts = sorted({c.first_day for c in group} | {c.last_day + 1 for c in group})
-    for a, b in pairwise(cuts):
-        active = [c for c in group if c.first_day <= a and c.last_day >= b - 1]
-        if sum(demand[c.campaign_id] for c in active) <= HOUR_MS:
-            continue
-        for day in range(a, min(b, a + 7)):
-            weekday = date.fromordinal(day).weekday()
-            for hour in range(24):
-                here = [c for c in active if c.daypart_masks[weekday] >> hour & 1]
-                total = sum(demand[c.campaign_id] for c in here)
-                if total > HOUR_MS:
-                    return here, date.fromordinal(day), hour, total
+    week = [0.0] * 168
+    running = 0.0
+    for n, (day, sign, k) in enumerate(events):
+        slots, ms = group[k][2], group[k][3]
+        running += sign * ms
+        for slot in slots:
+            week[slot] += sign * ms
+        end = events[n + 1][0] if n + 1 < len(events) else day
+        if end == day or running <= HOUR_MS:
+            continue  # not the last change of this day, or nothing can clash
+        lo, hi = (day, end) if only is None else (max(day, only[0]), min(end, only[1] + 1))
+        for d in range(lo, min(hi, lo + 7)):  # the week repeats until the next change
+            weekday = date.fromordinal(d).weekday()
+            row = week[weekday * 24:weekday * 24 + 24]
+            hours = range(24) if hours_of is None else hours_of[weekday]
+            hour = next((h for h in hours if row[h] > HOUR_MS + 1e-6), None)
+            if hour is not None:
+                here = [g for g in group if g[0] <= d <= g[1] and weekday * 24 + hour in g[2]]
+                return [g[4] for g in here], date.fromordinal(d), hour, sum(g[3] for g in here)
     return None
 
 
@@ -83,32 +106,39 @@ def check_overlaps(campaigns: Sequence[Campaign], screens: Iterable[Screen] | Sc
     rules = RuleIndex([c.rule for c in paid])
     fit = {o: sum(1 << i for i, c in enumerate(paid) if o in c.fits_orientations())
            for o in ("landscape", "portrait")}
-    demand = {o: {c.campaign_id: _demand_ms(c, o) for c in paid if o in c.fits_orientations()}
-              for o in ("landscape", "portrait")}
+    spans = {o: [_span(c, _demand_ms(c, o)) if o in c.fits_orientations() else None
+                 for c in paid] for o in ("landscape", "portrait")}
     target = 0
     if involving is not None:
         target = sum(1 << i for i, c in enumerate(paid) if c.campaign_id == involving)
     reached = 0
     seen: set[tuple[str, int]] = set()
     clashes: dict[tuple[str, ...], BookingIssue] = {}
-    for cls, key in enumerate(index.classes):
+    classes = range(len(index.classes))
+    booked = [c for c in paid if c.campaign_id == involving]
+    booked_at = paid.index(booked[0]) if booked else -1
+    if booked:  # only the screens the booked campaign reaches
+        classes = bit_positions(index.mask(booked[0].rule)
+                                & index.orientation_mask(booked[0].fits_orientations()))
+    for cls in classes:
+        key = index.classes[cls]
         orientation = key[7]
         mask = rules.mask(key) & fit[orientation]
         reached |= mask
         if involving is not None and not mask & target:
             continue
-        by_priority: dict[int, list[Campaign]] = {}
+        by_priority: dict[int, int] = {}
         for i in bit_positions(mask):
-            by_priority.setdefault(paid[i].priority, []).append(paid[i])
-        for priority, group in sorted(by_priority.items(), reverse=True):
-            if len(group) < 2 or (involving is not None
-                                  and all(c.campaign_id != involving for c in group)):
+            p = paid[i].priority
+            by_priority[p] = by_priority.get(p, 0) | 1 << i
+        for priority, bits in sorted(by_priority.items(), reverse=True):
+            if bits & (bits - 1) == 0 or (involving is not None and not bits & target):
+                continue  # a single campaign, or not the one being booked
+            if (orientation, bits) in seen:
                 continue
-            group_key = (orientation, sum(1 << paid.index(c) for c in group))
-            if group_key in seen:
-                continue
-            seen.add(group_key)
-            clash = _first_clash(group, demand[orientation])
+            seen.add((orientation, bits))
+            group = [spans[orientation][i] for i in bit_positions(bits)]
+            clash = _first_clash(group, spans[orientation][booked_at] if booked else None)
             if clash is None:
                 continue
             here, day, hour, total = clash

@@ -144,8 +144,8 @@ def signage_router(controller: Controller) -> APIRouter:
                   for r in await signage.list_campaigns(d, status="active")
                   if r.campaign_id not in (replacing, campaign.campaign_id)]
         screens = await load_screens(d)
-        issues = [i for i in check_overlaps([*others, campaign], screens)
-                  if campaign.campaign_id in i.campaign_ids]
+        issues = await asyncio.to_thread(check_overlaps, [*others, campaign], screens,
+                                         involving=campaign.campaign_id)
         # Reaching no screen yet is allowed (stores open, screens get installed): a warning.
         warnings = [str(i) for i in issues if i.reason.startswith("targets no screen")]
         refused = [str(i) for i in issues if not i.reason.startswith("targets no screen")]
