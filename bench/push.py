@@ -158,6 +158,8 @@ async def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--terminals", type=int, default=1000)
     ap.add_argument("--stores", type=int, default=100)
+    ap.add_argument("--workers", type=int, default=1,
+                    help="processes the simulated terminals are spread over")
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
     with tempfile.TemporaryDirectory(prefix="bench-push-") as tmp_name:
@@ -175,24 +177,26 @@ async def main() -> None:
         await c.start()
         http = HttpServer(c, "127.0.0.1", 0)
         await http.start()
-        worker = None
+        workers: list[asyncio.subprocess.Process] = []
         try:
             with console.status("registering stores and terminals…"):
                 creds = await setup(c, broker, args.terminals, args.stores)
                 ad = await add_creative(c, png((120, 60, 20), (1280, 720)), "bench")
             assert c.db is not None and c.playlists is not None
             act = Activations(c)
-            creds_file = tmp / "fleet.json"
-            creds_file.write_text(json.dumps([asdict(x) for x in creds]))
             with console.status(f"connecting {len(creds)} terminals…"):
-                worker = await asyncio.create_subprocess_exec(
-                    sys.executable, os.environ.get("PUSH_WORKER") or str(WORKER),
-                    str(creds_file), str(tmp / "terminals"),
-                    stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE)
-                assert worker.stdout is not None
-                line = (await worker.stdout.readline()).decode().strip()
-                if line != "READY":
-                    raise RuntimeError(f"terminal worker said {line!r}")
+                for w in range(args.workers):
+                    creds_file = tmp / f"fleet-{w}.json"
+                    creds_file.write_text(json.dumps([asdict(x) for x in creds[w::args.workers]]))
+                    workers.append(await asyncio.create_subprocess_exec(
+                        sys.executable, os.environ.get("PUSH_WORKER") or str(WORKER),
+                        str(creds_file), str(tmp / "terminals"),
+                        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE))
+                for worker in workers:
+                    assert worker.stdout is not None
+                    line = (await worker.stdout.readline()).decode().strip()
+                    if line != "READY":
+                        raise RuntimeError(f"terminal worker said {line!r}")
 
             record = signage.CampaignRecord("bench-roast", "bench", "Bench roast",
                                             campaign_spec(ad, 12), int(time.time() * 1000))
@@ -204,10 +208,11 @@ async def main() -> None:
             await signage.update_campaign(c.db, "bench-roast", expected_revision=1,
                                           updated_ms=int(time.time() * 1000),
                                           spec=campaign_spec(ad, 20))
-            cpu = CpuMeter({"controller": os.getpid(), "terminals": worker.pid,
-                            "mosquitto": broker.pid or 0})
+            cpu = CpuMeter({"controller": os.getpid(), "mosquitto": broker.pid or 0}
+                           | {f"terminals-{i}": w.pid for i, w in enumerate(workers)})
             if os.environ.get("PUSH_WORKER"):  # profiling hook of a debug worker
-                os.kill(worker.pid, signal.SIGUSR1)
+                for w in workers:
+                    os.kill(w.pid, signal.SIGUSR1)
             t0 = time.perf_counter()
             change = await c.playlists.async_publish()
             publish_s = time.perf_counter() - t0
@@ -216,11 +221,12 @@ async def main() -> None:
             lat = await act.wait(change.digests, t0, "changed campaign")
             console.print(f"CPU seconds during the change: {cpu.used()}")
         finally:
-            if worker is not None and worker.returncode is None:
-                assert worker.stdin is not None
-                worker.stdin.write(b"STOP\n")
-                await worker.stdin.drain()
-                await worker.wait()
+            for worker in workers:
+                if worker.returncode is None:
+                    assert worker.stdin is not None
+                    worker.stdin.write(b"STOP\n")
+                    await worker.stdin.drain()
+                    await worker.wait()
             await http.stop()
             await c.stop()
             broker.stop()
@@ -232,6 +238,7 @@ async def main() -> None:
         "p100_s": round(lat[-1], 3), "cold_p50_s": pct(cold_lat, 0.5),
         "cold_p100_s": round(cold_lat[-1], 3), "compile_publish_s": round(publish_s, 3),
         "playlists": change.playlists, "ratio_vs_cold": round(lat[-1] / cold_lat[-1], 3),
+        "terminal_processes": args.workers,
     }))
 
 
