@@ -208,6 +208,11 @@ async def main() -> None:
             await signage.update_campaign(c.db, "bench-roast", expected_revision=1,
                                           updated_ms=int(time.time() * 1000),
                                           spec=campaign_spec(ad, 20))
+            pids = {f"terminals-{i}": w.pid for i, w in enumerate(workers)}
+            idle = CpuMeter(pids)
+            await asyncio.sleep(5)
+            idle_cpu = sum(idle.used().values()) / 5
+            console.print(f"idle terminals use {idle_cpu:.2f} CPU cores")
             cpu = CpuMeter({"controller": os.getpid(), "mosquitto": broker.pid or 0}
                            | {f"terminals-{i}": w.pid for i, w in enumerate(workers)})
             if os.environ.get("PUSH_WORKER"):  # profiling hook of a debug worker

@@ -42,6 +42,7 @@ from kiosk.wire.messages import DesiredConfig, PlaylistPointer
 log = logging.getLogger(__name__)
 
 IMAGE_PLAY_MS = 10_000  # how long a still image shows per play
+INLINE_MANIFEST_MAX = 256 * 1024  # smaller signed manifests travel inside down/config
 PublishConfig = Callable[[str, DesiredConfig], Awaitable[None]]
 
 
@@ -224,10 +225,13 @@ class PlaylistPublisher:
                 manifest = Manifest(package_id=f"playlist-{digest[:24]}",
                                     created_ms=playlist.hours[0].start_ms if playlist.hours else 0,
                                     files=[files[sha] for sha in wanted], playlist=playlist)
-                sha = self.content.add_manifest(sign_manifest(manifest, self.key))
+                signed = sign_manifest(manifest, self.key)
+                sha = self.content.add_manifest(signed)
+                text = signed.model_dump_json()
                 out[key] = PlaylistPointer(
                     manifest_url=f"{base}/content/manifests/{sha}.json",
-                    manifest_sha256=sha, digest=digest)
+                    manifest_sha256=sha, digest=digest,
+                    manifest=text if len(text) <= INLINE_MANIFEST_MAX else None)
             return out
 
         return await asyncio.to_thread(build)

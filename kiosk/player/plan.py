@@ -19,6 +19,8 @@ from content.manifest import FileEntry, Manifest
 from content.playlist import Sha256
 from kiosk.player.errors import DiskFullError
 
+INLINE_MANIFEST_MAX = 256 * 1024
+
 
 class ContentPointer(BaseModel):
     """Where the manifest to play is, and the sha256 of its bytes."""
@@ -27,6 +29,10 @@ class ContentPointer(BaseModel):
 
     manifest_url: Annotated[str, Field(max_length=2048)]
     manifest_sha256: Sha256
+    # The signed manifest itself, when the controller sent it inline (small playlists): saves
+    # the HTTP round trip; its bytes must still hash to manifest_sha256 and verify.
+    manifest: Annotated[str, Field(max_length=INLINE_MANIFEST_MAX)] | None = Field(
+        default=None, repr=False)
 
     @field_validator("manifest_url")
     @classmethod

@@ -105,6 +105,9 @@ class PlaylistPointer(BaseModel):
     manifest_url: Annotated[str, Field(pattern=r"^https?://[^\s]{1,2000}$")]
     manifest_sha256: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
     digest: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]  # the playlist's own digest
+    # The signed manifest's JSON itself when it is small: the terminal then needs no request
+    # for it (it still checks the hash and the signature).
+    manifest: Annotated[str, Field(max_length=256 * 1024)] | None = None
 
 
 class DesiredConfig(WireModel):
