@@ -10,10 +10,10 @@ half file under a served name; adding the same bytes twice is a no-op (content a
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 from pathlib import Path
 
+from content.atomic import atomic_write
 from content.manifest import SignedManifest
 
 _SHA = re.compile(r"^[0-9a-f]{64}$")
@@ -59,7 +59,7 @@ class ContentStore:
         sha = hashlib.sha256(data).hexdigest()
         path = self.files_dir / sha
         if not path.exists():
-            _atomic_write(path, data)
+            atomic_write(path, data)
         return sha
 
     def add_manifest(self, signed: SignedManifest) -> str:
@@ -68,14 +68,6 @@ class ContentStore:
         sha = hashlib.sha256(data).hexdigest()
         path = self.manifests_dir / f"{sha}.json"
         if not path.exists():
-            _atomic_write(path, data)
+            atomic_write(path, data)
         return sha
 
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)

@@ -22,6 +22,7 @@ import orjson
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from pydantic import TypeAdapter, ValidationError
 
+from content.atomic import atomic_write
 from content.hashing import Progress, hash_file
 from content.manifest import FileName, Manifest, SignedManifest
 from content.playlist import Playlist
@@ -175,21 +176,8 @@ def write_signed(directory: str | os.PathLike[str], signed: SignedManifest) -> P
     root = Path(directory)
     data = orjson.dumps(signed.model_dump(mode="json"),
                         option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) + b"\n"
-    tmp, final = root / _TMP_NAME, root / MANIFEST_NAME
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-    try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view):]
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, final)
-    dir_fd = os.open(root, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+    final = root / MANIFEST_NAME
+    atomic_write(final, data, tmp=root / _TMP_NAME)
     return final
 
 

@@ -21,6 +21,7 @@ import cv2
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from content.atomic import atomic_write
 from content.probe import CreativeError, probe
 
 PORTRAIT = (1080, 1920)
@@ -125,15 +126,6 @@ def poster(brand: Brand, size: tuple[int, int], *, seed: int = 0) -> Image.Image
     return img.convert("RGB")
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
 def _encode(img: Image.Image, fmt: str) -> bytes:
     out = io.BytesIO()
     if fmt == "JPEG":
@@ -204,7 +196,7 @@ def generate_samples(
         for size, suffix, fmt, label in ((PORTRAIT, "png", "PNG", "portrait"),
                                          (LANDSCAPE, "jpg", "JPEG", "landscape")):
             path = out / f"{brand.slug}-{label}.{suffix}"
-            _write_atomic(path, _encode(poster(brand, size, seed=seed), fmt))
+            atomic_write(path, _encode(poster(brand, size, seed=seed), fmt))
             written.append(path)
     if video:
         written.append(write_video(out / f"{resolved[0].slug}-loop.mp4", resolved[0], seed=seed))

@@ -57,6 +57,16 @@ def _errors(exc: ValidationError) -> list[str]:
             for e in exc.errors(include_url=False)]
 
 
+def _parse_campaign(spec: dict[str, Any], who: Caller) -> Campaign:
+    """A brand books for itself whatever brand_id it sends; refusals carry every reason."""
+    if who.brand_id is not None:
+        spec = {**spec, "brand_id": who.brand_id}
+    try:
+        return Campaign.model_validate(spec)
+    except ValidationError as exc:
+        raise HTTPException(422, {"refused": _errors(exc)}) from exc
+
+
 def signage_router(controller: Controller) -> APIRouter:
     router = APIRouter(prefix="/api", tags=["signage"])
 
@@ -126,12 +136,7 @@ def signage_router(controller: Controller) -> APIRouter:
     async def validated(spec: dict[str, Any], who: Who, d: storage.Database,
                         replacing: str | None = None) -> tuple[Campaign, list[str]]:
         """The campaign, or HTTP 422/409 with the reasons; plus warnings worth showing."""
-        if who.brand_id is not None:
-            spec = {**spec, "brand_id": who.brand_id}
-        try:
-            campaign = Campaign.model_validate(spec)
-        except ValidationError as exc:
-            raise HTTPException(422, {"refused": _errors(exc)}) from exc
+        campaign = _parse_campaign(spec, who)
         if campaign.house and who.brand_id is not None:
             raise HTTPException(403, "only the admin books house content")
         for creative in campaign.creatives:
@@ -210,12 +215,7 @@ def signage_router(controller: Controller) -> APIRouter:
     @router.post("/forecast")
     async def forecast_campaign(spec: dict[str, Any], who: Who, d: Db) -> dict[str, Any]:
         """What a campaign would reach, before booking it (nothing is stored)."""
-        if who.brand_id is not None:
-            spec = {**spec, "brand_id": who.brand_id}
-        try:
-            campaign = Campaign.model_validate(spec)
-        except ValidationError as exc:
-            raise HTTPException(422, {"refused": _errors(exc)}) from exc
+        campaign = _parse_campaign(spec, who)
         index = ScreenIndex(await load_screens(d))
         result = await asyncio.to_thread(forecast, campaign, index, from_ms=_now_ms())
         out = asdict(result)

@@ -36,6 +36,8 @@ from typing import Literal
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from pydantic import ValidationError
 
+from content.atomic import atomic_write as _atomic_write
+from content.atomic import fsync_dir
 from content.manifest import FileEntry, Manifest, SignedManifest
 from content.signing import SignatureError, verify_manifest
 from kiosk.player.errors import DiskFullError, HashMismatchError, MissingFilesError
@@ -55,37 +57,18 @@ def _check_sha(sha256: str) -> str:
     return sha256
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _disk_full(exc: OSError, what: str) -> DiskFullError:
     return DiskFullError(f"disk full while writing {what}: {exc.strerror}")
 
 
 def atomic_write(path: Path, data: bytes) -> None:
-    """Replace `path` with `data` so that a crash leaves the old or the new bytes, never a mix."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    """`content.atomic.atomic_write`, with a full disk reported as DiskFullError."""
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view):]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
+        _atomic_write(path, data)
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
         if exc.errno in _DISK_FULL:
             raise _disk_full(exc, path.name) from exc
         raise
-    _fsync_dir(path.parent)
 
 
 @dataclass(frozen=True, slots=True)
@@ -238,7 +221,7 @@ class ContentLibrary:
         finally:
             os.close(fd)
         os.replace(src, dst)
-        _fsync_dir(self.files_dir)
+        fsync_dir(self.files_dir)
         self.touch(sha256)
         return dst
 
