@@ -51,11 +51,11 @@ from broker.storage.records import (
     StoreRecord,
     is_valid_timezone,
 )
+from broker.storage.report_buckets import local_day_bounds
 from broker.storage.reports import (
     REPORT_COLUMNS,
     PlayTotals,
     ReportRow,
-    local_day_bounds,
     play_report,
     play_totals,
     report_csv,

@@ -25,6 +25,7 @@ from broker.controller import Controller
 from broker.playlist_push import load_screens
 from broker.signage import Campaign, ScreenIndex, check_overlaps, forecast
 from broker.storage import reports, signage
+from broker.storage.report_buckets import local_day_bounds
 from content.probe import CreativeError, Limits, probe
 
 UPLOAD_LIMITS = Limits(max_bytes=200 * 1024 * 1024)
@@ -247,7 +248,7 @@ def signage_router(controller: Controller) -> APIRouter:
         """Impressions, seconds played and touches by campaign × store × day/hour."""
         ids = await _brand_campaigns(who, controller)
         try:
-            since_ms, until_ms = reports.local_day_bounds(tz, since, until)
+            since_ms, until_ms = local_day_bounds(tz, since, until)
             rows = await reports.play_report(d, campaign_ids=ids, since_ms=since_ms,
                                              until_ms=until_ms, bucket=bucket, tz=tz)
         except ValueError as exc:
