@@ -15,11 +15,14 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from broker import storage
+from broker.checkout_stack import CheckoutStack, start_checkout
 from broker.commands import CommandService
 from broker.content_store import ContentStore
 from broker.ingest import EventIngest
 from broker.mosquitto import BrokerConfig, ManagedBroker, generate_password
 from broker.mqtt_link import ControllerLink
+from broker.payments.lifecycle import Timings
+from broker.payments.runtime import PaymentsRuntime
 from broker.playlist_push import PlaylistPublisher, activation_of
 from broker.registry_writer import RegistryWriter
 from broker.settings import Settings, secret_in
@@ -42,10 +45,15 @@ from kiosk.wire.topics import Channel
 
 log = logging.getLogger(__name__)
 
+CHECKOUT_PUSH_TTL_S = 120.0  # an order or payment update older than this is stale news
+
 
 class Controller:
-    def __init__(self, settings: Settings, *, broker: ManagedBroker | None = None) -> None:
-        """`broker`: a broker someone else manages (tests); its users are still ours to set."""
+    def __init__(self, settings: Settings, *, broker: ManagedBroker | None = None,
+                 checkout_timings: Timings | None = None) -> None:
+        """`broker`: a broker someone else manages (tests); its users are still ours to set.
+        `checkout_timings`: the payment polling/deadline rules (tests make them short)."""
+        self.checkout_timings = checkout_timings
         self.settings = settings
         self.data_dir = settings.controller.data_dir
         self.broker = broker
@@ -56,6 +64,7 @@ class Controller:
         self.commands: CommandService | None = None
         self.registry: RegistryWriter | None = None
         self.playlists: PlaylistPublisher | None = None
+        self.checkout: CheckoutStack | None = None
         self.admin_token = ""
         self.content: ContentStore | None = None
         self.signing_key: Ed25519PrivateKey | None = None
@@ -108,11 +117,29 @@ class Controller:
             self.ingest.run(), self.registry.run(),
             self.commands.run_sweeper(s.controller.command_sweep_s),
             self.playlists.async_run())]
+        if s.payments.provider != "off":
+            self.checkout = await start_checkout(
+                self.db, s.payments, self.data_dir, public_url=self.content_base_url,
+                push=self._push_checkout, store_of=self._store_of,
+                timings=self.checkout_timings)
         await asyncio.wait_for(self.link.connected.wait(), link_timeout)
         self.playlists.request()
         self.started_ms = int(time.time() * 1000)
 
+    @property
+    def payments(self) -> PaymentsRuntime | None:
+        return self.checkout.runtime if self.checkout else None
+
+    def set_public_url(self, base_url: str) -> None:
+        """The HTTP server's address once it listens: content downloads, notifications."""
+        self.content_base_url = base_url
+        if self.checkout is not None:
+            self.checkout.set_notify_base(base_url)
+
     async def stop(self) -> None:
+        if self.checkout is not None:
+            with contextlib.suppress(Exception):
+                await self.checkout.stop()
         if self.link and self._link_task:
             self.link.stop()
             with contextlib.suppress(TimeoutError):
@@ -175,6 +202,8 @@ class Controller:
     async def on_request(self, device_id: str, request: Request) -> Response:
         if request.method == "ping":
             return Response(ok=True, result={"pong": _now_ms(), "device_id": device_id})
+        if self.checkout is not None and self.checkout.api.handles(request.method):
+            return await self.checkout.api.answer(device_id, request)
         return Response(ok=False, error=ErrorInfo(
             code="unknown_method", message=f"no method {request.method!r}"))
 
@@ -197,6 +226,17 @@ class Controller:
     async def _publish_command(self, device_id: str, cmd: Command) -> None:
         assert self.link is not None
         await self.link.publish(device_id, Channel.CMD, cmd)
+
+    async def _push_checkout(self, device_id: str, name: str, args: dict[str, Any]) -> None:
+        assert self.commands is not None
+        await self.commands.send(device_id, name, args, ttl_s=CHECKOUT_PUSH_TTL_S)
+
+    async def _store_of(self, device_id: str) -> str:
+        assert self.db is not None
+        device = await storage.get_device(self.db, device_id)
+        if device is None:
+            raise LookupError(f"no device {device_id!r}")
+        return device.store_id
 
     def status(self) -> dict[str, Any]:
         ingest = self.ingest.stats if self.ingest else None

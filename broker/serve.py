@@ -48,7 +48,7 @@ class HttpServer:
                 raise RuntimeError("HTTP server stopped during start")
             await asyncio.sleep(0.02)
         if not self.controller.settings.http.public_url:  # terminals download from here
-            self.controller.content_base_url = f"http://{self.host}:{self.port}"
+            self.controller.set_public_url(f"http://{self.host}:{self.port}")
 
     @property
     def port(self) -> int:

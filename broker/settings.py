@@ -64,11 +64,42 @@ class SignageSection(_Section):
     refresh_s: float = Field(default=600.0, gt=0)  # recompile this often even without edits
 
 
+class PaymentsSection(_Section):
+    """Which provider takes payments. "sandbox" runs the local WeChat Pay v3 sandbox inside
+    the controller and talks to it through the real WeChat adapter; "wechat" and "alipay" need
+    the merchant's keys (paths below); "off" disables checkout."""
+
+    provider: Literal["sandbox", "wechat", "alipay", "off"] = "sandbox"
+    sweep_s: float = Field(default=1.0, gt=0)
+    order_ttl_s: float = Field(default=900.0, gt=0)
+    qr_ttl_s: float = Field(default=120.0, gt=0)
+    face_second_factor_above_fen: int = Field(default=20_000, ge=0)
+    sandbox_port: int = Field(default=0, ge=0, le=65535)  # 0: a free port
+    # a sandbox someone else runs (`python -m broker.payments.sandbox`): its URL and keys dir
+    sandbox_url: str = ""
+    sandbox_keys_dir: Path | None = None
+    # WeChat Pay v3 (direct merchant); base_url empty: the SDK's production host
+    wechat_mchid: str = ""
+    wechat_appid: str = ""
+    wechat_private_key: Path | None = None
+    wechat_cert_serial_no: str = ""
+    wechat_apiv3_key: str = ""
+    wechat_public_key: Path | None = None
+    wechat_public_key_id: str = ""
+    wechat_base_url: str = ""
+    # Alipay open platform
+    alipay_app_id: str = ""
+    alipay_private_key: Path | None = None
+    alipay_public_key: Path | None = None
+    alipay_gateway: str = ""
+
+
 class Settings(_Section):
     controller: ControllerSection = Field(default_factory=ControllerSection)
     broker: BrokerSection = Field(default_factory=BrokerSection)
     http: HttpSection = Field(default_factory=HttpSection)
     signage: SignageSection = Field(default_factory=SignageSection)
+    payments: PaymentsSection = Field(default_factory=PaymentsSection)
 
     @property
     def db_url(self) -> str:
@@ -79,7 +110,7 @@ class Settings(_Section):
 
 def _env_overrides(env: dict[str, str]) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
-    for section in ("controller", "broker", "http"):
+    for section in ("controller", "broker", "http", "payments"):
         prefix = f"STORE_{section.upper()}_"
         for key, value in env.items():
             if key.startswith(prefix):

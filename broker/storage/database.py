@@ -20,6 +20,7 @@ from sqlalchemy import Connection, event, make_url
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from broker.storage import loyalty_schema, payments_schema  # noqa: F401  (their tables)
 from broker.storage.schema import metadata
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000

@@ -21,6 +21,7 @@ from broker import storage
 from broker.commands import UnknownDeviceError
 from broker.controller import Controller
 from broker.web.content_routes import content_router
+from broker.web.payments_api import payments_router
 from broker.web.signage_api import signage_router
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
@@ -57,6 +58,7 @@ def create_app(controller: Controller) -> FastAPI:
     app = FastAPI(title="Store terminal controller", version="0.1.0")
     app.include_router(content_router(lambda: controller.content))
     app.include_router(signage_router(controller))
+    app.include_router(payments_router(controller))
 
     def db() -> storage.Database:
         if controller.db is None:
