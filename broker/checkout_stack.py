@@ -20,6 +20,7 @@ from broker import storage
 from broker.members.api import member_handlers
 from broker.members.context import MemberContext
 from broker.members.desk import MemberDesk
+from broker.members.jobs import LoyaltyJobs
 from broker.members.programme import Programme
 from broker.members.settlement import Settlement
 from broker.members.wallets import MemberWallets
@@ -47,8 +48,11 @@ class CheckoutStack:
     ctx: MemberContext
     receipt_key: Ed25519PrivateKey
     sandbox: Any = None  # broker.payments.sandbox.server.SandboxServer when provider=sandbox
+    jobs: LoyaltyJobs | None = None  # the daily loyalty jobs (tiers, expiry, birthdays)
 
     async def stop(self) -> None:
+        if self.jobs is not None:
+            await self.jobs.stop()
         await self.runtime.stop()
         if self.sandbox is not None:
             await self.sandbox.stop()
@@ -137,8 +141,10 @@ async def start_checkout(db: storage.Database, cfg: PaymentsSection, data_dir: P
     desk = MemberDesk(ctx, settlement,
                       receipt_keys={RECEIPT_KEY_ID: receipt_key.public_key()})
     desk_holder.append(desk)
-    api = CheckoutApi(runtime.service, store_of=store_of, extra=member_handlers(desk))
+    api = CheckoutApi(runtime.service, store_of=store_of, extra=member_handlers(desk),
+                      latency=runtime.latency)
     stack = CheckoutStack(runtime, api, desk, settlement, wallets, ctx, receipt_key, sandbox)
     stack.set_notify_base(public_url)
     await runtime.start()
+    stack.jobs = LoyaltyJobs(ctx).start()
     return stack

@@ -36,18 +36,19 @@ class CommandService:
                    ttl_s: float = 60.0) -> storage.CommandRecord:
         if not 0 < ttl_s <= MAX_TTL_S:
             raise ValueError(f"ttl_s must be in (0, {MAX_TTL_S}]")
-        if await storage.get_device(self.db, device_id) is None:
-            raise UnknownDeviceError(f"no device {device_id!r}")
         now = self.now_ms()
         cmd = Command(cmd_id=uuid.uuid4().hex, name=name, args=args or {}, issued_ms=now,
                       expires_ms=now + int(ttl_s * 1000))
-        await storage.create_command(self.db, storage.CommandRecord.from_wire(device_id, cmd))
+        record = storage.CommandRecord.from_wire(device_id, cmd)
+        try:
+            await storage.create_command(self.db, record)
+        except storage.NotFoundError as exc:
+            raise UnknownDeviceError(f"no device {device_id!r}") from exc
         try:
             await self._publish(device_id, cmd)
         except Exception as exc:  # stays pending; the sweeper reports it timed out
             log.warning("command %s to %s not published yet: %s", cmd.cmd_id, device_id, exc)
-        record = await storage.get_command(self.db, cmd.cmd_id)
-        assert record is not None
+        # an ack may already have moved it on; the caller gets it as sent (`get_command` reads)
         return record
 
     async def on_ack(self, device_id: str, ack: CommandAck) -> bool:

@@ -16,6 +16,7 @@ from broker.loyalty.fraud import GeoPoint, check_travel
 from broker.loyalty.redemption import refund_reversal
 from broker.members.context import MemberContext
 from broker.members.programme import order_lines
+from broker.members.rewards import PurchaseRewards
 from broker.storage import fraud as fraud_db
 from broker.storage import members as member_db
 from broker.storage import payments as pay_db
@@ -34,6 +35,7 @@ class Settlement:
     def __init__(self, ctx: MemberContext) -> None:
         self.ctx = ctx
         self.flags_raised = 0
+        self.rewards = PurchaseRewards(ctx)
 
     async def settle(self, order: OrderRecord) -> None:
         await self._check_travel(order)
@@ -44,6 +46,8 @@ class Settlement:
             await pay_db.set_member(self.ctx.db, order.order_id, member.member_id)
         if await member_db.get_membership(self.ctx.db, member.member_id, order.brand_id):
             await self.credit(order, member.member_id)
+        else:
+            await self.rewards.cross_store(order, member.member_id)
 
     async def points_for(self, order: OrderRecord, tier: str) -> int:
         db = self.ctx.db
@@ -69,6 +73,7 @@ class Settlement:
         except LedgerConflictError as exc:  # credited already, to this member or another
             log.warning("order %s: %s", order.order_id, exc)
             return 0
+        await self.rewards.after_credit(order, member_id)
         return entry.delta if entry else 0
 
     async def _check_travel(self, order: OrderRecord) -> None:

@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from broker.payments.latency import LatencyLog
 from broker.payments.order_input import KeypadOrder, PayParams
 from broker.payments.service import CheckoutError, CheckoutService, order_and_attempt
 from kiosk.wire.messages import ErrorInfo, Request, Response
@@ -55,9 +56,11 @@ class CheckoutApi:
     """Routes checkout methods; `extra` adds more (membership, points, receipts)."""
 
     def __init__(self, service: CheckoutService, *, store_of: Callable[[str], Awaitable[str]],
-                 extra: dict[str, Handler] | None = None) -> None:
+                 extra: dict[str, Handler] | None = None,
+                 latency: LatencyLog | None = None) -> None:
         self.service = service
         self.store_of = store_of
+        self.latency = latency or LatencyLog()
         self.handlers: dict[str, Handler] = {
             "checkout.create": self._create,
             "checkout.pay": self._pay,
@@ -73,10 +76,12 @@ class CheckoutApi:
         handler = self.handlers.get(request.method)
         if handler is None:
             return error("unknown_method", f"no method {request.method!r}")
-        try:
-            return ok(await handler(device_id, request))
-        except CheckoutError as exc:
-            return error(exc.code, exc.message)
+        order_id = request.params.get("order_id")
+        with self.latency.measure(request.method, str(order_id or request.method)):
+            try:
+                return ok(await handler(device_id, request))
+            except CheckoutError as exc:
+                return error(exc.code, exc.message)
 
     async def _create(self, device_id: str, request: Request) -> dict[str, Any]:
         keyed = _params(KeypadOrder, request)

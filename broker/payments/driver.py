@@ -61,6 +61,7 @@ class AttemptDriver:
         self.auto_refund = auto_refund
         self.clock = clock
         self.stats = DriverStats()
+        self._background: set[asyncio.Task[None]] = set()
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = (
             weakref.WeakValueDictionary())
 
@@ -103,29 +104,55 @@ class AttemptDriver:
             log.warning("order %s paid twice (%s): refunding the second payment",
                         saved.attempt.order_id, saved.attempt.out_trade_no)
             await self.auto_refund(saved.attempt)
-        order = await pay_db.get_order(self.db, saved.attempt.order_id)
-        if order is None:
-            return saved.attempt
         if saved.order_paid_now:
             self.stats.paid += 1
-            await self.settle(order)
-            order = await pay_db.get_order(self.db, order.order_id) or order
-        if saved.attempt.state != attempt.state or code_url:
-            await self.changed(order, saved.attempt)
+        if saved.attempt.final and saved.attempt.state != attempt.state:
+            # Settling (points, fraud check; the sweeper redoes it after a crash) and telling
+            # the terminal (its own pay request already carries the attempt) run in the
+            # background: neither delays the answer to the terminal or the provider.
+            self.after_change(saved.attempt, settle=saved.order_paid_now)
         return saved.attempt
 
-    async def observe(self, out_trade_no: str, trade: Trade) -> AttemptRecord | None:
-        """The provider says `trade` (a notification, a query answer)."""
+    def after_change(self, attempt: AttemptRecord, *, settle: bool) -> None:
+        async def follow_up() -> None:
+            order = await pay_db.get_order(self.db, attempt.order_id)
+            if order is None:
+                return
+            if settle:
+                try:
+                    await self.settle(order)
+                except Exception:
+                    log.exception("settling %s failed (the sweeper retries)", order.order_id)
+                order = await pay_db.get_order(self.db, attempt.order_id) or order
+            await self.changed(order, attempt)
+
+        task = asyncio.get_running_loop().create_task(follow_up())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def drain(self, timeout: float = 5.0) -> None:
+        """Wait for background pushes (on stop)."""
+        if self._background:
+            await asyncio.wait(set(self._background), timeout=timeout)
+
+    async def observe(self, out_trade_no: str, trade: Trade,
+                      read: AttemptRecord | None = None) -> AttemptRecord | None:
+        """The provider says `trade` (a notification, a query answer). `read`: the attempt as
+        just read (saves a read; a stale one only makes the compare-and-set miss)."""
         async with self.lock(out_trade_no):
-            attempt = await pay_db.get_attempt(self.db, out_trade_no)
+            attempt = read or await pay_db.get_attempt(self.db, out_trade_no)
             if attempt is None:
                 return None
             if trade.state.paid and attempt.state != "paid" and attempt.final_like():
-                # a provider saying "paid" about an attempt we thought over: believe a fresh
-                # query only (the notification may be forged-but-valid replays, or stale)
+                # "paid" about an attempt we thought over (closed while the shopper was
+                # paying): confirm with a fresh query, then book it (and refund it if the
+                # order was paid another way)
                 trade = await self._query(attempt) or trade
             new = lc.observed(attempt.as_view(), trade, self.now_ms(), self.timings)
-            return await self.save(attempt, new)
+            saved = await self.save(attempt, new)
+        if read is not None and saved.state != new.state:
+            return await self.observe(out_trade_no, trade)  # `read` was stale: once more
+        return saved
 
     async def act(self, attempt: AttemptRecord) -> AttemptRecord:
         """Do what a due attempt needs (query, close, reverse)."""

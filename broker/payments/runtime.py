@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 from broker import storage
 from broker.payments import lifecycle as lc
 from broker.payments.driver import AttemptDriver
+from broker.payments.latency import LatencyLog
 from broker.payments.notifications import NotificationHandler
 from broker.payments.order_input import NewOrder
 from broker.payments.provider import (
@@ -67,7 +68,9 @@ class PaymentsRuntime:
                                        on_closed=on_closed, clock=clock)
         self.refunder = Refunder(db, self.driver, refunded=self._refunded)
         self._on_refund = on_refund
-        self.notifications = NotificationHandler(self.driver, self.refunder)
+        self.latency = LatencyLog()
+        self.notifications = NotificationHandler(self.driver, self.refunder,
+                                                 latency=self.latency)
         self.sweeper = PaymentSweeper(self.service, self.refunder, interval_s=sweep_s)
         self._task: asyncio.Task[None] | None = None
 
@@ -75,6 +78,7 @@ class PaymentsRuntime:
         self._task = asyncio.create_task(self.sweeper.async_run())
 
     async def stop(self) -> None:
+        await self.driver.drain()
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -123,7 +123,10 @@ class CheckoutService:
             raise CheckoutError("conflict", str(exc)) from None
         if created:
             attempt = await self._create_at_provider(attempt, params)
-        order = await self.order(order.order_id)
+        if attempt.live:  # what start_attempt wrote: no need to read it back
+            order = replace(order, state="paying", attempts=order.attempts + 1)
+        else:
+            order = await self.order(order.order_id)
         if attempt.unknown and not attempt.final:
             raise CheckoutError("unavailable", "the payment provider did not answer; "
                                 "the outcome is being checked")

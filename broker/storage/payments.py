@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import and_, func, insert, or_, select, update
 
 from broker.payments.lifecycle import LIVE_ATTEMPT_STATES, AttemptView
+from broker.storage._sql import dialect_insert
 from broker.storage.database import Database
 from broker.storage.errors import AlreadyExistsError, NotFoundError, StorageError
 from broker.storage.payments_records import (
@@ -240,16 +241,12 @@ async def record_notification(db: Database, notification_id: str, *, provider: s
                               out_trade_no: str | None, kind: str, now_ms: int,
                               outcome: str) -> bool:
     """Remember a processed notification; False when it was seen before (a repeat)."""
-    pn = payment_notifications.c
+    stmt = dialect_insert(db.dialect, payment_notifications).values(
+        notification_id=notification_id, provider=provider, out_trade_no=out_trade_no,
+        kind=kind, received_ms=now_ms, outcome=outcome).on_conflict_do_nothing()
     async with db.write() as conn:
-        seen = (await conn.execute(select(pn.notification_id).where(
-            pn.notification_id == notification_id))).first()
-        if seen:
-            return False
-        await conn.execute(insert(payment_notifications).values(
-            notification_id=notification_id, provider=provider, out_trade_no=out_trade_no,
-            kind=kind, received_ms=now_ms, outcome=outcome))
-    return True
+        result = await conn.execute(stmt)
+    return bool(result.rowcount)
 
 
 async def attempts_between(db: Database, start_ms: int, end_ms: int) -> list[AttemptRecord]:

@@ -120,6 +120,14 @@ class AttemptRecord:
                            error=self.error, transaction_id=self.transaction_id,
                            payer=self.payer)
 
+    @property
+    def final(self) -> bool:
+        return self.state in ("paid", "failed", "closed", "reversed")
+
+    @property
+    def live(self) -> bool:
+        return self.state in ("pending", "waiting")
+
     def final_like(self) -> bool:
         """Over without a payment (failed, closed, reversed)."""
         return self.state in ("failed", "closed", "reversed")

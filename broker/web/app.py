@@ -21,6 +21,7 @@ from broker import storage
 from broker.commands import UnknownDeviceError
 from broker.controller import Controller
 from broker.web.content_routes import content_router
+from broker.web.members_api import members_router
 from broker.web.payments_api import payments_router
 from broker.web.signage_api import signage_router
 
@@ -59,6 +60,7 @@ def create_app(controller: Controller) -> FastAPI:
     app.include_router(content_router(lambda: controller.content))
     app.include_router(signage_router(controller))
     app.include_router(payments_router(controller))
+    app.include_router(members_router(controller))
 
     def db() -> storage.Database:
         if controller.db is None:
