@@ -82,7 +82,7 @@ async def build_provider(cfg: PaymentsSection, data_dir: Path,
             server = SandboxServer(keys, port=cfg.sandbox_port)
             await server.start()
             base_url = server.base_url
-        provider = sandbox_provider(keys, base_url, notify_url)
+        provider = sandbox_provider(keys, base_url, notify_url, timeout_s=cfg.provider_timeout_s)
         await provider.start()
         return provider, server, keys.primary.appid
     if cfg.provider == "wechat":
@@ -97,6 +97,7 @@ async def build_provider(cfg: PaymentsSection, data_dir: Path,
             cert_serial_no=cfg.wechat_cert_serial_no, apiv3_key=cfg.wechat_apiv3_key,
             platform_public_key=cfg.wechat_public_key.read_text(),
             public_key_id=cfg.wechat_public_key_id, notify_url=notify_url,
+            timeout_s=cfg.provider_timeout_s,
             **({"base_url": cfg.wechat_base_url} if cfg.wechat_base_url else {}))
         wx = WechatPayProvider(settings)
         await wx.start()
@@ -110,6 +111,7 @@ async def build_provider(cfg: PaymentsSection, data_dir: Path,
         ali = AlipayProvider(AlipaySettings(
             app_id=cfg.alipay_app_id, app_private_key=cfg.alipay_private_key.read_text(),
             alipay_public_key=cfg.alipay_public_key.read_text(), notify_url=notify_url,
+            timeout_s=cfg.provider_timeout_s,
             **({"gateway": cfg.alipay_gateway} if cfg.alipay_gateway else {})))
         return ali, None, cfg.alipay_app_id
     raise ValueError(f"no payment provider {cfg.provider!r}")

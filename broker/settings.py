@@ -75,6 +75,8 @@ class PaymentsSection(_Section):
     qr_ttl_s: float = Field(default=120.0, gt=0)
     face_second_factor_above_fen: int = Field(default=20_000, ge=0)
     sandbox_port: int = Field(default=0, ge=0, le=65535)  # 0: a free port
+    # past this a provider call's outcome is unknown (then resolved by query)
+    provider_timeout_s: float = Field(default=10.0, gt=0)
     # a sandbox someone else runs (`python -m broker.payments.sandbox`): its URL and keys dir
     sandbox_url: str = ""
     sandbox_keys_dir: Path | None = None

@@ -40,6 +40,7 @@ class Shop:
     http: HttpServer | None = None
     admin: httpx.AsyncClient = field(default_factory=httpx.AsyncClient)
     payments_overrides: dict[str, Any] = field(default_factory=dict)
+    http_port: int = 0
 
     @property
     def c(self) -> Controller:
@@ -53,8 +54,10 @@ class Shop:
                     "sweep_s": 0.1, **self.payments_overrides})})
         c = Controller(settings, broker=self.broker, checkout_timings=FAST_TIMINGS)
         await c.start()
-        self.http = HttpServer(c, "127.0.0.1", 0)
+        # the same port after a restart: the provider keeps notifying the URL it was given
+        self.http = HttpServer(c, "127.0.0.1", self.http_port)
         await self.http.start()
+        self.http_port = self.http.port
         self.controller = c
         return c
 

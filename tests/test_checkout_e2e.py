@@ -107,3 +107,37 @@ async def test_payment_code_userpaying_is_polled_to_success(tmp_path: Path,
             "auth_code": "134567890123456780"}, idempotency_key="code-0002")
         assert not declined.ok and declined.error is not None
         assert declined.error.code == "declined"
+
+
+async def test_terminal_flow_over_mqtt_from_order_to_joined(tmp_path: Path,
+                                                           broker: ManagedBroker,
+                                                           run_agent: Any) -> None:
+    """The terminal's own checkout flow (kiosk.checkout) against the real controller."""
+    from kiosk.checkout.service import TerminalCheckout
+    from kiosk.checkout.states import screen_name
+
+    async with open_shop(tmp_path, broker) as shop:
+        agent = agent_for(await provision(shop.c, "till-03"), tmp_path / "t3")
+        till = TerminalCheckout(agent)
+        await run_agent(agent)
+        screens: list[str] = []
+        till.add_listener(lambda state, _msgs: screens.append(screen_name(state)))
+        order = await shop.order("till-03", amount_fen=2500, category="fresh")
+        await wait_until(lambda: screen_name(till.state) == "OrderShown",
+                         what="the pushed order on screen")
+        await till.start_payment()
+        await till.choose_method("native")
+        await wait_until(lambda: screen_name(till.state) == "ShowingQr", what="the QR")
+        await shop.sandbox_post("/sandbox/scan", {"code_url": till.state.code_url,  # type: ignore[union-attr]
+                                                  "approve": True})
+        await wait_until(lambda: screen_name(till.state) == "OfferJoin",
+                         what="paid, then the offer to join")
+        await till.tap_join()
+        if screen_name(till.state) == "OfferJoin":  # a prefilled profile asks to confirm
+            await till.tap_join()
+        await wait_until(lambda: screen_name(till.state) == "Joined", what="joined")
+        assert till.state.result.points_credited == 50  # type: ignore[union-attr]
+        assert "Paid" in screens
+        got = await pay_db.get_order(shop.c.db, order.order_id)  # type: ignore[arg-type]
+        assert got is not None and got.member_id is not None
+        await till.aclose()

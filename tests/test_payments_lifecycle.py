@@ -86,6 +86,7 @@ steps = st.one_of(
     st.tuples(st.just("not_found"), st.none(), st.integers(0, 20_000)),
     st.tuples(st.just("closed"), st.none(), st.integers(0, 20_000)),
     st.tuples(st.just("refused"), st.none(), st.integers(0, 20_000)),
+    st.tuples(st.just("closing"), st.none(), st.integers(0, 20_000)),
 )
 
 
@@ -97,6 +98,7 @@ def test_random_histories_keep_the_invariants(method: str, history: list) -> Non
     was_paid = False
     for kind, state, dt in history:
         now += dt
+        was_closing_before = a.state == "closing"
         action = lc.due_action(a, now, T)
         if action is lc.Action.REVERSE:
             assert now >= a.created_ms + 15_000, "reversal sooner than WeChat allows"
@@ -108,13 +110,38 @@ def test_random_histories_keep_the_invariants(method: str, history: list) -> Non
             a = lc.not_found(a, now, T)
         elif kind == "closed":
             a = lc.closed(a)
+        elif kind == "closing":
+            a = lc.closing(a)
         else:
             a = lc.refused(a, "X")
         was_paid = was_paid or a.state == "paid"
         if was_paid:
             assert a.state == "paid", "a paid attempt left the paid state"
+        if kind == "observe" and a.state == "paid" and method != "native":
+            assert was_closing_before is False, "paid while a reversal was out"
         if a.final:
             assert a.next_check_ms is None and lc.due_action(a, now, T) is None
         else:
             assert a.next_check_ms is not None, "a live attempt with nothing scheduled"
             assert a.next_check_ms <= now + 30_000 + 15_000
+
+
+def test_a_reversal_in_flight_is_not_undone_by_a_paid_answer() -> None:
+    """Two controllers: one reverses a payment code order at its deadline while the other's
+    query sees SUCCESS. The reversal will refund it, so the attempt must not become paid."""
+    a = lc.closing(lc.observed(attempt(), trade(TradeState.USERPAYING), T0, T))
+    assert a.state == "closing" and not a.final
+    seen = lc.observed(a, trade(TradeState.SUCCESS), T0 + 20_000, T)
+    assert seen.state == "closing"
+    assert lc.due_action(seen, T0 + 20_000, T) is lc.Action.REVERSE  # again, until REVOKED
+    assert lc.observed(seen, trade(TradeState.REVOKED), T0 + 21_000, T).state == "reversed"
+
+
+def test_a_qr_order_paid_while_being_closed_is_paid() -> None:
+    a = lc.closing(lc.created_native(attempt("native"), T0, T))
+    assert a.next_check_ms is not None
+    assert lc.due_action(a, a.next_check_ms, T) is lc.Action.CLOSE
+    assert lc.observed(a, trade(TradeState.SUCCESS), T0 + 2, T).state == "paid"
+    # close refused as ORDERPAID: back to waiting, queried at once
+    back = lc.needs_query_after(a, T0 + 3)
+    assert back.state == "waiting" and lc.due_action(back, T0 + 3, T) is lc.Action.QUERY

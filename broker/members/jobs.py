@@ -13,8 +13,10 @@ a run that died half-way is simply finished by the next one:
   February in other years) get the brand's birthday coupon, once per member and year
   (issue ref 'm-...:2026').
 
-`run_once(now_ms)` runs them all at an explicit moment (tests); `async_run(interval_s)` loops
-forever, `start()` / `stop()` run that loop as a task.
+`run_once(now_ms)` runs them all at an explicit moment (tests); `run_due` runs them once per
+local date; `async_run(interval_s)` loops forever, checking every `interval_s` whether the date
+has changed (so the jobs run at start-up and soon after each local midnight, when tier reviews
+fall due and points expire); `start()` / `stop()` run that loop as a task.
 """
 
 from __future__ import annotations
@@ -84,6 +86,7 @@ class LoyaltyJobs:
         self.birthday_templates = dict(birthday_templates or {})
         self.tiers = TierKeeper(ctx)
         self.runs = 0
+        self.last_run_day: date | None = None
         self._task: asyncio.Task[None] | None = None
 
     # ---- the loop ------------------------------------------------------------------------------
@@ -99,16 +102,27 @@ class LoyaltyJobs:
             log.info("loyalty jobs: %s", report)
         return report
 
-    async def async_run(self, interval_s: float = 900.0, first_delay_s: float = 30.0) -> None:
+    async def run_due(self, now_ms: int | None = None) -> JobReport | None:
+        """Run the jobs unless they ran already on this store-local date (None then)."""
+        now = self.ctx.now_ms() if now_ms is None else now_ms
+        today = local_date(now, self.tz)
+        if self.last_run_day == today:
+            return None
+        report = await self.run_once(now)
+        self.last_run_day = today
+        return report
+
+    async def async_run(self, interval_s: float = 60.0, first_delay_s: float = 30.0) -> None:
+        """Every `interval_s`, run the jobs once per local date (soon after midnight)."""
         await asyncio.sleep(first_delay_s)
         while True:
             try:
-                await self.run_once()
+                await self.run_due()
             except Exception:  # a bad row or a lost database must not end the loop
                 log.exception("loyalty jobs failed; trying again in %.0f s", interval_s)
             await asyncio.sleep(interval_s)
 
-    def start(self, interval_s: float = 900.0, first_delay_s: float = 30.0) -> LoyaltyJobs:
+    def start(self, interval_s: float = 60.0, first_delay_s: float = 30.0) -> LoyaltyJobs:
         self._task = asyncio.create_task(self.async_run(interval_s, first_delay_s))
         return self
 
@@ -149,6 +163,9 @@ class LoyaltyJobs:
             return due.points, f"{member_id}:{due.expiry_day.isoformat()}"
 
         try:
+            if decide(await points_expiry.posted_entries(self.ctx.db, member_id,
+                                                         brand_id)) is None:
+                return 0  # nothing due: no write transaction
             entry = await points_expiry.expire_points(self.ctx.db, member_id, brand_id, now_ms,
                                                       decide)
         except (InsufficientBalanceError, StorageError) as exc:

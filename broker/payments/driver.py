@@ -164,6 +164,11 @@ class AttemptDriver:
             action = lc.due_action(fresh.as_view(), now, self.timings)
             if action is None:
                 return fresh
+            if action is not lc.Action.QUERY and fresh.state != "closing":
+                # recorded before asking: nobody books it paid while the reversal is out
+                fresh = await self.save(fresh, lc.closing(fresh.as_view()))
+                if fresh.state != "closing":
+                    return fresh
             view = fresh.as_view()
             try:
                 async with self.provider_call():

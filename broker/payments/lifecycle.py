@@ -14,6 +14,11 @@ Rules (WeChat Pay's guidance, which Alipay's matches; see FIELD-NOTES "Payments"
 - A query that finds no trade for an attempt whose creation had an unknown outcome means the
   request never arrived; the trade is closed (native) or reversed (code) anyway, so that a
   request still in flight cannot create it later.
+- Before a close or reverse is sent, the attempt is moved to `closing` (compare-and-set), so
+  that a query or notice handled elsewhere meanwhile cannot book as paid a payment code trade
+  that the reversal is about to refund: a SUCCESS seen while `closing` a payment code attempt
+  sends the reversal again (it is idempotent) until the provider says REVOKED. A QR order
+  cannot be closed once paid (ORDERPAID), so SUCCESS while closing a QR attempt is paid.
 - `paid`, `failed`, `closed`, `reversed` are final: nothing moves an attempt out of them,
   except that a provider saying SUCCESS about a closed/failed attempt is queried once more
   (`recheck`) and then believed: money that moved must be seen (and refunded if the order was
@@ -28,7 +33,7 @@ from enum import StrEnum
 from broker.payments.provider import Trade, TradeState
 
 FINAL_ATTEMPT_STATES = frozenset({"paid", "failed", "closed", "reversed"})
-LIVE_ATTEMPT_STATES = frozenset({"pending", "waiting"})
+LIVE_ATTEMPT_STATES = frozenset({"pending", "waiting", "closing"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,7 +58,7 @@ class AttemptView:
     """The part of an attempt the rules look at."""
 
     method: str  # native | code | face_agreement | face_balance
-    state: str  # pending | waiting | paid | failed | closed | reversed
+    state: str  # pending | waiting | closing | paid | failed | closed | reversed
     unknown: bool
     created_ms: int
     expires_ms: int
@@ -89,7 +94,7 @@ def due_action(a: AttemptView, now_ms: int, t: Timings) -> Action | None:
         return None
     if a.next_check_ms is not None and now_ms < a.next_check_ms:
         return None
-    if now_ms >= deadline_ms(a, t):
+    if a.state == "closing" or now_ms >= deadline_ms(a, t):
         if a.method == "native":
             return Action.CLOSE
         if now_ms >= a.created_ms + _ms(t.reverse_not_before_s):
@@ -113,6 +118,10 @@ def observed(a: AttemptView, trade: Trade, now_ms: int, t: Timings) -> AttemptVi
     common = {"unknown": False, "checks": a.checks + 1,
               "transaction_id": trade.transaction_id or a.transaction_id,
               "payer": trade.payer or a.payer}
+    if a.state == "closing" and a.method != "native" and trade.state.paid:
+        # our reversal may still land and refund it: reverse again until REVOKED
+        return replace(a, next_check_ms=max(now_ms, a.created_ms + _ms(t.reverse_not_before_s)),
+                       **common)
     if trade.state.paid:
         return replace(a, state="paid", next_check_ms=None, error=None, **common)
     if a.final:
@@ -124,6 +133,8 @@ def observed(a: AttemptView, trade: Trade, now_ms: int, t: Timings) -> AttemptVi
         return replace(a, state="closed", next_check_ms=None, **common)
     if trade.state is TradeState.REVOKED:
         return replace(a, state="reversed", next_check_ms=None, **common)
+    if a.state == "closing":  # not paid, not closed yet: close / reverse again
+        return replace(a, next_check_ms=now_ms + _backoff_ms(a.checks, t), **common)
     waiting = replace(a, state="waiting", **common)
     return replace(waiting, next_check_ms=_waiting_next(waiting, now_ms, t))
 
@@ -161,6 +172,13 @@ def not_found(a: AttemptView, now_ms: int, t: Timings) -> AttemptView:
                    next_check_ms=max(now_ms, target))
 
 
+def closing(a: AttemptView) -> AttemptView:
+    """About to ask the provider to close / reverse it (written before the request)."""
+    if a.final:
+        return a
+    return replace(a, state="closing")
+
+
 def closed(a: AttemptView) -> AttemptView:
     """Close or reverse succeeded at the provider."""
     if a.final:
@@ -173,4 +191,5 @@ def needs_query_after(a: AttemptView, now_ms: int) -> AttemptView:
     """Close answered ORDERPAID (or similar): query at once to learn it was paid."""
     if a.final:
         return a
-    return replace(a, next_check_ms=now_ms, expires_ms=max(a.expires_ms, now_ms + 60_000))
+    return replace(a, state="waiting" if a.method == "native" else a.state,
+                   next_check_ms=now_ms, expires_ms=max(a.expires_ms, now_ms + 60_000))

@@ -106,6 +106,9 @@ class CheckoutService:
         method, contract = params.method, None
         if params.method == "face":
             method, contract = await self._face_method(order, params)
+            if order.member_id is None and params.face is not None:
+                # the face named the payer: points and receipts go to that member
+                await pay_db.set_member(self.db, order.order_id, params.face.member_id)
         now = self.now_ms()
         ttl = self.config.qr_ttl_s if method == "native" else self.driver.timings.code_deadline_s
         draft = AttemptRecord(
@@ -146,7 +149,9 @@ class CheckoutService:
                 raise CheckoutError("second_factor_required",
                                     "enter the last four digits of your phone")
             if not await self.wallets.phone_last4_matches(face.member_id, params.phone_last4):
-                raise CheckoutError("declined", "the phone digits do not match")
+                # asked again (the terminal counts the tries and falls back to QR / code)
+                raise CheckoutError("second_factor_required",
+                                    "those digits do not match: try again")
         if await self.wallets.stored_value_balance(face.member_id) >= order.payable_fen:
             return "face_balance", face.member_id
         contract = await self.wallets.agreement(face.member_id, self.provider.name)

@@ -126,7 +126,7 @@ class AttemptRecord:
 
     @property
     def live(self) -> bool:
-        return self.state in ("pending", "waiting")
+        return self.state in ("pending", "waiting", "closing")
 
     def final_like(self) -> bool:
         """Over without a payment (failed, closed, reversed)."""

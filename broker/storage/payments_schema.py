@@ -25,7 +25,8 @@ from sqlalchemy import (
 from broker.storage.schema import JsonText, metadata
 
 ORDER_STATES: tuple[str, ...] = ("open", "paying", "paid", "closed", "refunded")
-ATTEMPT_STATES: tuple[str, ...] = ("pending", "waiting", "paid", "failed", "closed", "reversed")
+ATTEMPT_STATES: tuple[str, ...] = ("pending", "waiting", "closing", "paid", "failed", "closed",
+                                   "reversed")
 ATTEMPT_METHODS: tuple[str, ...] = ("native", "code", "face_balance", "face_agreement")
 REFUND_STATES: tuple[str, ...] = ("pending", "processing", "success", "failed")
 
