@@ -22,6 +22,7 @@ from rich.panel import Panel
 
 from broker import storage
 from broker.controller import Controller
+from broker.demo_checkout import demo_pos_loop, seed_store_locations
 from broker.demo_content import seed_demo_content
 from broker.mosquitto import free_port
 from broker.serve import HttpServer, port_free
@@ -66,13 +67,18 @@ async def run_demo(args: argparse.Namespace) -> int:
         creds_files = await _provision(controller, data_dir, args.terminals_per_store)
         with console.status("drawing sample creatives and booking the demo campaigns…"):
             tokens = await seed_demo_content(controller, data_dir)
+        await seed_store_locations(controller)
         for device_id, path in creds_files:
             log = (data_dir / "terminals" / device_id / "agent.log").open("ab")
             agents.append(subprocess.Popen(
                 [sys.executable, "-m", "kiosk.cli", "agent", "--credentials", str(path),
                  "--data-dir", str(path.parent), "--synthetic-events-per-s", "2",
-                 "--heartbeat-s", "5", "-v"],
+                 "--heartbeat-s", "5", "--demo-shopper", "-v"],
                 stdout=log, stderr=log, stdin=subprocess.DEVNULL))
+        tills = [(d, d.rsplit("-t", 1)[0]) for d, _ in creds_files]
+        pos = asyncio.create_task(demo_pos_loop(controller, tills, stop))
+        sandbox_url = controller.checkout.sandbox.base_url if (
+            controller.checkout and controller.checkout.sandbox) else "(off)"
         url = f"http://{host}:{http.port}/"
         console.print(Panel.fit(
             f"[bold]Store demo running[/bold]\n\n"
@@ -82,22 +88,28 @@ async def run_demo(args: argparse.Namespace) -> int:
             f"playlist     {url}api/devices/{creds_files[0][0]}/preview (admin token)\n"
             f"reports      {url}api/reports?since={_today()}&until={_today()}&format=csv\n"
             f"brand tokens {', '.join(f'{b}={t}' for b, t in tokens.items())}\n"
+            f"POS orders   POST {url}api/orders (admin token; see README)\n"
+            f"pay sandbox  {sandbox_url}/wallet?code_url=… (WeChat Pay v3 sandbox)\n"
             f"broker       mqtt://{host}:{broker_port} (managed Mosquitto, per-device logins)\n"
             f"admin token  {controller.admin_token}\n"
             f"data         {data_dir.resolve()} (SQLite, terminal outboxes, agent logs)\n\n"
             f"{len(agents)} terminals in {len(STORES)} stores play the campaigns that target\n"
-            "their store and send proof-of-play and engagement events.\n"
+            "their store and send proof-of-play and engagement events; a demo till\n"
+            "rings up an order every few seconds, paid by QR through the sandbox.\n"
             "Ctrl-C stops everything.", title="store-terminal"))
         while not stop.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), 10)
             s = controller.status()
             pushed = controller.playlists.last if controller.playlists else None
-            console.print(f"[dim]playlists: {pushed.playlists if pushed else 0} distinct, "
+            paid = controller.payments.driver.stats.paid if controller.payments else 0
+            console.print(f"[dim]{paid} orders paid; "
+                          f"playlists: {pushed.playlists if pushed else 0} distinct, "
                           f"{await _in_sync(controller)} terminals playing the latest; "
                           f"{s['events_stored']} events stored, "
                           f"{sum(s['rejected'].values())} rejected, "
                           f"{sum(a.poll() is None for a in agents)} terminals running[/dim]")
+        pos.cancel()
     finally:
         console.print("stopping…")
         for proc in agents:

@@ -12,6 +12,8 @@ from content.signing import public_key_from_text
 from kiosk import credentials
 from kiosk.agent.agent import AgentConfig, KioskAgent
 from kiosk.agent.store import SqliteAgentStore
+from kiosk.checkout.demo_shopper import DemoShopper
+from kiosk.checkout.service import TerminalCheckout
 from kiosk.fleet.fleet import synthetic_events
 from kiosk.logs import setup_logging
 from kiosk.player import ContentLibrary
@@ -19,7 +21,8 @@ from kiosk.signage import TerminalSignage
 
 
 async def run_agent(creds_path: Path, data_dir: Path, events_per_s: float,
-                    heartbeat_s: float, content_quota_mb: int = 2048) -> int:
+                    heartbeat_s: float, content_quota_mb: int = 2048,
+                    demo_shopper: bool = False) -> int:
     [creds] = credentials.load(creds_path)[:1]
     store = await SqliteAgentStore.open(data_dir / "agent.sqlite")
     agent = KioskAgent(AgentConfig(device_id=creds.device_id, password=creds.password,
@@ -34,6 +37,9 @@ async def run_agent(creds_path: Path, data_dir: Path, events_per_s: float,
         library = ContentLibrary(data_dir / "content", content_quota_mb * 1024 * 1024,
                                  trusted_keys=public_key_from_text(creds.content_key))
         signage = asyncio.create_task(TerminalSignage(agent, library).run())
+    till = TerminalCheckout(agent)  # orders pushed by the controller; the Kivy UI renders it
+    if demo_shopper:
+        DemoShopper(till)
     if events_per_s > 0:  # demo and test traffic: synthetic engagement events
         import random
 
@@ -42,6 +48,7 @@ async def run_agent(creds_path: Path, data_dir: Path, events_per_s: float,
             await agent.record_many(synthetic_events(1, rng))
             await asyncio.sleep(1.0 / events_per_s)
     await link
+    await till.aclose()
     if signage is not None:
         signage.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -60,11 +67,14 @@ def main(argv: list[str] | None = None) -> int:
     ag.add_argument("--heartbeat-s", type=float, default=30.0)
     ag.add_argument("--content-quota-mb", type=int, default=2048,
                     help="disk the content library may use")
+    ag.add_argument("--demo-shopper", action="store_true",
+                    help="a simulated shopper pays pushed orders by QR (store demo)")
     ag.add_argument("-v", "--verbose", action="store_true")
     args = parser.parse_args(argv)
     setup_logging(getattr(args, "verbose", False))
     return asyncio.run(run_agent(args.credentials, args.data_dir, args.synthetic_events_per_s,
-                                 args.heartbeat_s, args.content_quota_mb))
+                                 args.heartbeat_s, args.content_quota_mb,
+                                 args.demo_shopper))
 
 
 if __name__ == "__main__":

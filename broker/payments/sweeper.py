@@ -11,7 +11,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 from broker.payments.driver import AttemptDriver
 from broker.payments.refunding import Refunder
@@ -52,10 +54,10 @@ class PaymentSweeper:
         refunds = await refund_db.due_refunds(db, now)
         expired = await pay_db.expired_open_orders(db, now)
         unsettled = await pay_db.unsettled_paid_orders(db)
-        jobs = [self._guard(self.driver.act(a)) for a in attempts]
-        jobs += [self._guard(self.refunder.drive(r)) for r in refunds]
-        jobs += [self._guard(self.service.cancel(o)) for o in expired]
-        jobs += [self._guard(self.driver.settle(o)) for o in unsettled]
+        jobs = [self._guard(self.driver.act, a) for a in attempts]
+        jobs += [self._guard(self.refunder.drive, r) for r in refunds]
+        jobs += [self._guard(self.service.cancel, o) for o in expired]
+        jobs += [self._guard(self.driver.settle, o) for o in unsettled]
         await asyncio.gather(*jobs)
         s = self.stats
         s.rounds += 1
@@ -65,10 +67,10 @@ class PaymentSweeper:
         s.orders_settled += len(unsettled)
         return len(jobs)
 
-    async def _guard(self, coro: object) -> None:
-        async with self._sem:
+    async def _guard(self, job: Callable[[Any], Awaitable[object]], arg: Any) -> None:
+        async with self._sem:  # the coroutine is made here: a cancelled round leaves none
             try:
-                await coro  # type: ignore[misc]
+                await job(arg)
             except Exception:
                 log.exception("payment sweeper job failed (retried next round)")
 
