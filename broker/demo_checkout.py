@@ -18,6 +18,7 @@ import httpx
 
 from broker.controller import Controller
 from broker.payments.order_input import NewOrder
+from broker.storage import list_devices
 from broker.storage import payments as pay_db
 from broker.storage.store_geo import set_store_location
 
@@ -36,7 +37,7 @@ async def seed_store_locations(c: Controller) -> None:
 
 
 async def demo_pos_loop(c: Controller, terminals: list[tuple[str, str]], stop: asyncio.Event,
-                        every_s: float = 12.0, brand_id: str = "freshmart") -> None:
+                        every_s: float = 8.0, brand_id: str = "freshmart") -> None:
     """`terminals`: (device_id, store_id). Runs until `stop` is set."""
     if c.checkout is None or c.checkout.sandbox is None or not terminals:
         return
@@ -47,13 +48,27 @@ async def demo_pos_loop(c: Controller, terminals: list[tuple[str, str]], stop: a
             with contextlib.suppress(httpx.HTTPError):
                 await sandbox.post("/sandbox/payers", json={
                     "name": payer, "payer_id": payer, "balance_fen": 10**8})
+        await _wait_online(c, [d for d, _ in terminals], stop)
         n = 0
         while not stop.is_set():
             n += 1
-            with contextlib.suppress(Exception):
+            try:
                 await _one_sale(c, sandbox, rng, terminals, wallets, brand_id, n)
+            except Exception as exc:  # the demo goes on; the log says why a sale failed
+                log.warning("demo sale %d failed: %r", n, exc)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), every_s * rng.uniform(0.5, 1.5))
+
+
+async def _wait_online(c: Controller, device_ids: list[str], stop: asyncio.Event) -> None:
+    """Orders are pushed over MQTT: ring up the first one once the terminals listen."""
+    assert c.db is not None
+    deadline = time.monotonic() + 60
+    while not stop.is_set() and time.monotonic() < deadline:
+        online = {d.device_id for d in await list_devices(c.db) if d.online}
+        if online >= set(device_ids):
+            return
+        await asyncio.sleep(0.5)
 
 
 async def _one_sale(c: Controller, sandbox: httpx.AsyncClient, rng: random.Random,
@@ -71,9 +86,10 @@ async def _one_sale(c: Controller, sandbox: httpx.AsyncClient, rng: random.Rando
         attempt = await pay_db.latest_attempt(c.db, order.order_id)
         if attempt is not None and attempt.code_url:
             await asyncio.sleep(rng.uniform(1, 3))  # takes the phone out, scans
-            await sandbox.post("/sandbox/scan", json={
+            r = await sandbox.post("/sandbox/scan", json={
                 "code_url": attempt.code_url, "payer_id": rng.choice(wallets),
                 "approve": rng.random() < 0.9})
+            r.raise_for_status()
             return
         await asyncio.sleep(0.5)
     log.info("demo order %s was not paid (no QR shown)", order.order_id)
