@@ -12,7 +12,9 @@ Measured in the same run:
   baseline   one terminal paying alone, `--baseline` orders in a row (p50 is the reference)
   load       all terminals paying at the same time, `--rounds` orders each
 Last line: {"orders", "orders_per_s", "p50_ms", "p99_ms", "baseline_p50_ms", "p99_ratio", ...}
-Usage: python bench/checkout.py [--terminals 200] [--rounds 3]
+Usage: python bench/checkout.py [--terminals 200] [--rounds 3] [--spread-s 0]
+`--spread-s 60` spreads each terminal's shoppers over a minute (a busy store hour) instead of
+starting all 200 payments in the same instant.
 """
 
 from __future__ import annotations
@@ -105,6 +107,9 @@ async def main() -> None:
     ap.add_argument("--rounds", type=int, default=3, help="orders per terminal under load")
     ap.add_argument("--baseline", type=int, default=20, help="orders of the lone terminal")
     ap.add_argument("--db-url", default="", help="PostgreSQL URL (default SQLite)")
+    ap.add_argument("--spread-s", type=float, default=0.0,
+                    help="shoppers arrive at random times over this many seconds per round "
+                         "(0: every terminal starts each order at the same instant)")
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
     with tempfile.TemporaryDirectory(prefix="bench-checkout-") as tmp_name:
@@ -144,7 +149,7 @@ async def main() -> None:
                      "sandbox": psutil.Process(sandbox.pid)}
             cpu0 = {k: sum(p.cpu_times()[:2]) for k, p in procs.items()}
             load, load_ms = await phase(
-                worker, c, f"GO {args.rounds} all parallel",
+                worker, c, f"GO {args.rounds} all parallel {args.spread_s}",
                 f"{args.terminals} terminals × {args.rounds} orders, all at once…")
             cpu = {k: round(sum(p.cpu_times()[:2]) - cpu0[k], 2) for k, p in procs.items()}
             orders = len(load["e2e"])
@@ -160,7 +165,7 @@ async def main() -> None:
                 "e2e_p50_ms": round(pct(e2e_ms, 0.5), 1), "e2e_p99_ms": round(pct(e2e_ms, 0.99), 1),
                 "baseline_e2e_p50_ms": round(pct([s * 1000 for s in base["e2e"]], 0.5), 1),
                 "notifications": c.payments.notifications.stats.received,
-                "cpu_s": cpu, "terminals": args.terminals,
+                "cpu_s": cpu, "terminals": args.terminals, "spread_s": args.spread_s,
                 "database": c.db.dialect if c.db else None,
             }
             if load["errors"]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import random
 import sys
 import time
 from pathlib import Path
@@ -33,9 +34,10 @@ class Till:
     def _pushed(self, state: str) -> Any:
         async def handle(args: dict[str, Any]) -> dict[str, Any]:
             order = args.get("order") or {}
-            fut = self.waiting.get((order.get("order_id", ""), state))
-            if fut is not None and not fut.done() and order.get("state") == state:
-                fut.set_result(None)
+            if order.get("state") == state:  # may come before anyone waits for it
+                fut = self.expect(order.get("order_id", ""), state)
+                if not fut.done():
+                    fut.set_result(None)
             return {}
         return handle
 
@@ -70,12 +72,18 @@ class Till:
 
 
 async def run_round(tills: list[Till], rounds: int, parallel: bool, pos: httpx.AsyncClient,
-                    wallet: httpx.AsyncClient, base: int) -> tuple[list[float], list[str]]:
+                    wallet: httpx.AsyncClient, base: int,
+                    spread_s: float = 0.0) -> tuple[list[float], list[str]]:
+    """`spread_s` > 0: each terminal's shoppers arrive at random times over that many seconds
+    (per round) instead of all at the same instant."""
     errors: list[str] = []
     e2e: list[float] = []
+    rng = random.Random(base)
 
     async def run(till: Till, first: int) -> None:
         for r in range(rounds):
+            if spread_s:
+                await asyncio.sleep(rng.uniform(0, spread_s))
             try:
                 e2e.append(await till.one_order(pos, wallet, first + r))
             except Exception as exc:  # reported, not raised: the bench says what failed
@@ -109,7 +117,9 @@ async def main(creds_path: Path, http_url: str, admin_token: str, sandbox_url: s
             break
         rounds, which = int(line[1]), tills if line[2] == "all" else tills[:int(line[2])]
         t0 = time.perf_counter()
-        e2e, errors = await run_round(which, rounds, line[3] == "parallel", pos, wallet, n)
+        spread = float(line[4]) if len(line) > 4 else 0.0
+        e2e, errors = await run_round(which, rounds, line[3] == "parallel", pos, wallet, n,
+                                      spread)
         n += 100_000
         print("DONE " + json.dumps({"e2e": e2e, "errors": errors,
                                     "wall_s": time.perf_counter() - t0}), flush=True)

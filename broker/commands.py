@@ -16,6 +16,7 @@ log = logging.getLogger(__name__)
 
 Publish = Callable[[str, Command], Awaitable[None]]
 MAX_TTL_S = 7 * 86_400
+ACK_BATCH = 500  # acks applied per transaction
 
 
 class UnknownDeviceError(LookupError):
@@ -28,6 +29,8 @@ class CommandService:
         self.db = db
         self._publish = publish
         self._clock = clock
+        self._acks: list[tuple[str, CommandAck, asyncio.Future[bool]]] = []
+        self._ack_flush: asyncio.Task[None] | None = None
 
     def now_ms(self) -> int:
         return int(self._clock() * 1000)
@@ -52,10 +55,31 @@ class CommandService:
         return record
 
     async def on_ack(self, device_id: str, ack: CommandAck) -> bool:
-        accepted = await storage.apply_command_ack(self.db, device_id, ack)
+        """Apply an ack; acks arriving together share one transaction (True: it moved the
+        command forward)."""
+        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._acks.append((device_id, ack, future))
+        if self._ack_flush is None or self._ack_flush.done():
+            self._ack_flush = asyncio.get_running_loop().create_task(self._flush_acks())
+        accepted = await future
         if not accepted:
             log.info("ignored ack %s for %s from %s", ack.status, ack.cmd_id, device_id)
         return accepted
+
+    async def _flush_acks(self) -> None:
+        await asyncio.sleep(0)  # let the acks of this receive burst join the batch
+        while self._acks:
+            batch, self._acks = self._acks[:ACK_BATCH], self._acks[ACK_BATCH:]
+            try:
+                moved = await storage.apply_command_acks(self.db, [(d, a) for d, a, _ in batch])
+            except Exception as exc:
+                for _, _, fut in batch:
+                    if not fut.done():
+                        fut.set_exception(exc)
+                continue
+            for (_, _, fut), ok in zip(batch, moved, strict=True):
+                if not fut.done():
+                    fut.set_result(ok)
 
     async def sweep(self) -> list[str]:
         timed_out = await storage.expire_commands(self.db, self.now_ms())

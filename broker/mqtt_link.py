@@ -160,7 +160,10 @@ class ControllerLink:
             if payload:
                 await h.on_state(device_id, codec.decode(ReportedState, payload))
         elif channel is Channel.CMD_ACK:
-            await h.on_cmd_ack(device_id, codec.decode(CommandAck, payload))
+            # a database write each: run apart, so acks never hold up requests and events
+            # (an ack's transition is a compare-and-set, so their order does not matter)
+            self._spawn(self._guarded(h.on_cmd_ack(device_id,
+                                                   codec.decode(CommandAck, payload))))
         elif channel is Channel.REQUEST:
             self._start_request(device_id, payload, props)
         else:
@@ -186,6 +189,13 @@ class ControllerLink:
         props.CorrelationData = corr
         with contextlib.suppress(aiomqtt.MqttError):
             await self.publish(device_id, Channel.RESPONSE, response, properties=props)
+
+    async def _guarded(self, coro: Coroutine[Any, Any, Any]) -> None:
+        try:
+            await coro
+        except Exception:
+            self.rejects.add("cmd-ack", "handler_error")
+            log.exception("command ack handler failed")
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(coro)

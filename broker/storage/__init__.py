@@ -11,6 +11,7 @@ epoch milliseconds.
 from broker.storage.commands import (
     ACK_TRANSITIONS,
     apply_command_ack,
+    apply_command_acks,
     create_command,
     expire_commands,
     get_command,
@@ -121,6 +122,7 @@ __all__ = [
     "add_creative",
     "add_device",
     "apply_command_ack",
+    "apply_command_acks",
     "apply_device_reports",
     "brand_for_token",
     "count_events",
