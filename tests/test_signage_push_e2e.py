@@ -54,7 +54,7 @@ def campaign(sha: str, **changes: Any) -> dict[str, Any]:
     today = datetime.now(UTC).date()
     return {"campaign_id": "nordic-spring", "brand_id": "nordic", "name": "Spring roast",
             "flight_start": str(today - timedelta(days=1)),
-            "flight_end": str(today + timedelta(days=7)), "dayparts": "Mon-Sun 00-23",
+            "flight_end": str(today + timedelta(days=7)), "dayparts": "Mon-Sun 00-24",
             "priority": 5, "plays_per_hour": 12,
             "creatives": [{"sha256": sha, "duration_ms": 10_000}],
             "rule": {"cities": ["Shanghai"]}} | changes
