@@ -6,13 +6,12 @@ admin token (`Authorization: Bearer <token>`, kept in the controller's data dir)
 
 # No `from __future__ import annotations` here: FastAPI must resolve the dependency aliases
 # defined inside create_app() at import time.
-import hmac
 import time
 from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Header, HTTPException, Request
+from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel, Field
@@ -20,6 +19,7 @@ from pydantic import BaseModel, Field
 from broker import storage
 from broker.commands import UnknownDeviceError
 from broker.controller import Controller
+from broker.web.auth import admin_dependency
 from broker.web.content_routes import content_router
 from broker.web.members_api import members_router
 from broker.web.payments_api import payments_router
@@ -67,10 +67,7 @@ def create_app(controller: Controller) -> FastAPI:
             raise HTTPException(503, "controller is starting")
         return controller.db
 
-    def admin(authorization: Annotated[str | None, Header()] = None) -> None:
-        token = (authorization or "").removeprefix("Bearer ").strip()
-        if not token or not hmac.compare_digest(token, controller.admin_token):
-            raise HTTPException(401, "admin token required (Authorization: Bearer …)")
+    admin = admin_dependency(controller)
 
     Db = Annotated[storage.Database, Depends(db)]
 

@@ -11,7 +11,6 @@ QR codes for the POS, fraud review and the member view of the console (admin).
 
 # No `from __future__ import annotations`: FastAPI resolves parameter annotations at import.
 import base64
-import hmac
 from dataclasses import asdict
 from typing import Annotated, Any, Literal
 
@@ -30,6 +29,7 @@ from broker.members.segments import DEFAULT_WINDOW_DAYS, segment_counts
 from broker.storage import fraud as fraud_db
 from broker.storage import signage
 from broker.storage.errors import NotFoundError
+from broker.web.auth import admin_dependency, bearer, is_admin
 
 Ident = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$")]
 SegmentName = Literal["champions", "active", "at_risk", "sleeping", "lost"]
@@ -78,19 +78,15 @@ def members_router(controller: Controller) -> APIRouter:
             raise HTTPException(503, "member services are not configured or still starting")
         return controller.checkout.ctx
 
-    def admin(authorization: Annotated[str | None, Header()] = None) -> None:
-        token = (authorization or "").removeprefix("Bearer ").strip()
-        if not token or not hmac.compare_digest(token, controller.admin_token):
-            raise HTTPException(401, "admin token required (Authorization: Bearer …)")
+    admin = admin_dependency(controller)
 
     Ctx = Annotated[MemberContext, Depends(ctx)]
 
     async def brand_of_caller(brand_id: str, c: Ctx,
                               authorization: Annotated[str | None, Header()] = None) -> str:
         """The brand in the path, when the caller is the admin or that brand's operator."""
-        token = (authorization or "").removeprefix("Bearer ").strip()
-        is_admin = bool(token) and hmac.compare_digest(token, controller.admin_token)
-        if not is_admin:
+        token = bearer(authorization)
+        if not is_admin(controller, token):
             brand = await signage.brand_for_token(c.db, token) if token else None
             if brand is None:
                 raise HTTPException(401, "a brand or admin token is required "

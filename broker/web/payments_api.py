@@ -9,10 +9,9 @@ notification is signature-checked before anything is done with it.
 
 # No `from __future__ import annotations`: FastAPI resolves parameter annotations at import.
 import datetime as dt
-import hmac
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, HTTPException, Request, Response
+from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, ValidationError
 
@@ -23,6 +22,7 @@ from broker.payments.service import CheckoutError, order_and_attempt
 from broker.storage import payments as pay_db
 from broker.storage import refunds as refund_db
 from broker.storage.errors import AlreadyExistsError
+from broker.web.auth import admin_dependency
 
 
 class RefundIn(BaseModel):
@@ -39,10 +39,7 @@ def payments_router(controller: Controller) -> APIRouter:
             raise HTTPException(503, "payments are not configured or still starting")
         return controller.payments
 
-    def admin(authorization: Annotated[str | None, Header()] = None) -> None:
-        token = (authorization or "").removeprefix("Bearer ").strip()
-        if not token or not hmac.compare_digest(token, controller.admin_token):
-            raise HTTPException(401, "admin token required (Authorization: Bearer …)")
+    admin = admin_dependency(controller)
 
     Rt = Annotated[PaymentsRuntime, Depends(runtime)]
 

@@ -9,7 +9,6 @@ pass, so terminals get new playlists within seconds.
 # No `from __future__ import annotations`: FastAPI resolves parameter annotations at import.
 import asyncio
 import hashlib
-import hmac
 import secrets
 import time
 from dataclasses import asdict, dataclass
@@ -26,6 +25,7 @@ from broker.playlist_push import load_screens
 from broker.signage import Campaign, ScreenIndex, check_overlaps, forecast
 from broker.storage import reports, signage
 from broker.storage.report_buckets import local_day_bounds
+from broker.web.auth import is_admin
 from content.probe import CreativeError, Limits, probe
 
 UPLOAD_LIMITS = Limits(max_bytes=200 * 1024 * 1024)
@@ -78,7 +78,7 @@ def signage_router(controller: Controller) -> APIRouter:
 
     async def caller(authorization: Annotated[str | None, Header()] = None) -> Caller:
         token = (authorization or "").removeprefix("Bearer ").strip()
-        if token and controller.admin_token and hmac.compare_digest(token, controller.admin_token):
+        if is_admin(controller, token):
             return Caller(None)
         brand = await signage.brand_for_token(db(), token) if token else None
         if brand is None:
