@@ -141,3 +141,22 @@ async def test_terminal_flow_over_mqtt_from_order_to_joined(tmp_path: Path,
         got = await pay_db.get_order(shop.c.db, order.order_id)  # type: ignore[arg-type]
         assert got is not None and got.member_id is not None
         await till.aclose()
+
+
+async def test_a_terminal_that_was_offline_catches_up_on_its_order(
+        tmp_path: Path, broker: ManagedBroker, run_agent: Any) -> None:
+    """The POS rang up an order before the terminal ever connected (the broker kept no
+    session for it, so the push is gone): the terminal asks for it once connected."""
+    from kiosk.checkout.service import TerminalCheckout
+    from kiosk.checkout.states import screen_name
+
+    async with open_shop(tmp_path, broker) as shop:
+        creds = await provision(shop.c, "till-04")
+        order = await shop.order("till-04", amount_fen=990)
+        agent = agent_for(creds, tmp_path / "t4")
+        till = TerminalCheckout(agent)
+        await run_agent(agent)
+        await wait_until(lambda: screen_name(till.state) == "OrderShown",
+                         what="the order fetched after connecting")
+        assert till.state.order.order_id == order.order_id  # type: ignore[union-attr]
+        await till.aclose()

@@ -66,6 +66,7 @@ class CheckoutApi:
             "checkout.pay": self._pay,
             "checkout.status": self._status,
             "checkout.cancel": self._cancel,
+            "checkout.pending": self._pending,
             **(extra or {}),
         }
 
@@ -99,6 +100,10 @@ class CheckoutApi:
     async def _status(self, device_id: str, request: Request) -> dict[str, Any]:
         ref = _params(OrderRef, request)
         return order_and_attempt(*await self.service.status(ref.order_id, device_id))
+
+    async def _pending(self, device_id: str, request: Request) -> dict[str, Any]:
+        orders = await self.service.pending(device_id)
+        return {"orders": [o.view() for o in orders]}
 
     async def _cancel(self, device_id: str, request: Request) -> dict[str, Any]:
         ref = _params(OrderRef, request)

@@ -98,6 +98,10 @@ class CheckoutService:
             raise CheckoutError("not_found", f"no order {order_id}")
         return order
 
+    async def pending(self, device_id: str) -> list[OrderRecord]:
+        """The terminal's orders still to be paid (oldest first)."""
+        return await pay_db.open_orders_of(self.db, device_id, self.now_ms())
+
     # ---- paying ------------------------------------------------------------------------------
 
     async def pay(self, device_id: str, params: PayParams, key: str) -> tuple[OrderRecord,

@@ -229,6 +229,17 @@ async def close_order(db: Database, order_id: str, *, now_ms: int) -> OrderRecor
     return order_from_row(row)
 
 
+async def open_orders_of(db: Database, device_id: str, now_ms: int,
+                         limit: int = 10) -> list[OrderRecord]:
+    """A terminal's unexpired open or paying orders, oldest first."""
+    oc = orders.c
+    async with db.read() as conn:
+        rows = (await conn.execute(select(orders).where(
+            oc.device_id == device_id, oc.state.in_(("open", "paying")),
+            oc.expires_ms > now_ms).order_by(oc.created_ms).limit(limit))).all()
+    return [order_from_row(r) for r in rows]
+
+
 async def expired_open_orders(db: Database, now_ms: int, limit: int = 500) -> list[str]:
     oc = orders.c
     async with db.read() as conn:

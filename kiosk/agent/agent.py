@@ -105,6 +105,8 @@ class KioskAgent:
         self.commands = CommandRunner(store, self.now_ms)
         self.commands.register("ping", self._ping)
         self.config_listeners: list[Callable[[DesiredConfig], Awaitable[None]]] = []
+        # called (as tasks) after every (re)connection: catch up on what may have been missed
+        self.connect_listeners: list[Callable[[], Awaitable[None]]] = []
         self.connected = asyncio.Event()
         self.stats = AgentStats()
         self.config_version: int | None = None
@@ -216,6 +218,8 @@ class KioskAgent:
             self.stats.connects += 1
             self.connected.set()
             backoff.reset()
+            for on_connect in self.connect_listeners:
+                self._spawn(on_connect())
             log.info("%s: connected to %s:%s", self.cfg.device_id, self.cfg.host, self.cfg.port)
             await first_to_exit([
                 self._receive_loop(client), self._send_loop(), self._heartbeat_loop(),

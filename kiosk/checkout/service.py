@@ -73,6 +73,9 @@ class TerminalCheckout:
         self._calls: set[asyncio.Task[None]] = set()
         agent.commands.register("checkout.order", self._on_order)
         agent.commands.register("checkout.update", self._on_update)
+        listeners = getattr(agent, "connect_listeners", None)
+        if listeners is not None:
+            listeners.append(self.catch_up)
 
     @property
     def state(self) -> State:
@@ -219,6 +222,20 @@ class TerminalCheckout:
                 await task
 
     # ---- commands from the controller -------------------------------------------------------
+
+    async def catch_up(self) -> None:
+        """After (re)connecting: the orders waiting for this terminal, in case their push was
+        lost (a terminal the broker kept no session for)."""
+        try:
+            response = await self.agent.request("checkout.pending", {},
+                                                timeout=self.request_timeout_s)
+        except LOST:
+            return
+        if not response.ok or response.result is None:
+            return
+        for order in response.result.get("orders", []):
+            if isinstance(order, dict) and parse(Order, order) is not None:
+                await self.dispatch(ev.OrderPushed(order=order, now_ms=self._clock()))
 
     async def _on_order(self, args: dict[str, Any]) -> dict[str, Any]:
         order = _order_arg(args)
