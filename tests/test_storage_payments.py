@@ -123,3 +123,31 @@ async def test_unknown_orders_and_closed_orders(db: Database) -> None:
 def refund(order_id: str, no: str, amount: int) -> RefundRecord:
     return RefundRecord(out_refund_no=no, order_id=order_id, out_trade_no="",
                         amount_fen=amount, state="pending", created_ms=T0, updated_ms=T0)
+
+
+async def test_a_second_payment_waits_in_the_sweepers_list_until_its_refund_is_recorded(
+        db: Database) -> None:
+    o, _ = await pay_db.create_order(db, order(key="pos-key-0002"))
+    first, _ = await pay_db.start_attempt(db, o.order_id, draft("k-0000010"), now_ms=T0)
+    await pay_db.save_attempt(db, first.out_trade_no, lc.closed(first.as_view()),
+                              was_state="pending", now_ms=T0)
+    second, _ = await pay_db.start_attempt(db, o.order_id, draft("k-0000011"), now_ms=T0)
+    paid = Trade(second.out_trade_no, TradeState.SUCCESS, 1300)
+    await pay_db.save_attempt(db, second.out_trade_no, lc.observed(second.as_view(), paid, T0,
+                                                                   T),
+                              was_state="pending", now_ms=T0)
+    assert await pay_db.unrefunded_second_payments(db) == []
+    # the provider says the closed first QR was paid after all (scanned while closing)
+    late = Trade(first.out_trade_no, TradeState.SUCCESS, 1300)
+    closed = await pay_db.get_attempt(db, first.out_trade_no)
+    saved = await pay_db.save_attempt(db, first.out_trade_no,
+                                      lc.observed(closed.as_view(), late, T0, T),
+                                      was_state="closed", now_ms=T0)
+    assert saved.duplicate_payment
+    [left] = await pay_db.unrefunded_second_payments(db)
+    assert left.out_trade_no == first.out_trade_no
+    await refund_db.create_refund(db, refund(o.order_id, "dup-1", 1300),
+                                  trade_no=first.out_trade_no)
+    assert await pay_db.unrefunded_second_payments(db) == []
+    got = await pay_db.get_order(db, o.order_id)
+    assert got.paid_trade_no == second.out_trade_no

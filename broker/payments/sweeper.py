@@ -3,7 +3,8 @@
 Each round: live attempts whose check is due (query, close at QR expiry, reverse at the
 payment-code deadline or after an unknown outcome), refunds not yet answered, open orders past
 their expiry (closed), and paid orders whose after-payment work did not finish (a crash between
-the payment and the points). Work is spread over a bounded number of concurrent provider calls.
+the payment and the points), and second payments of one order without their refund. Work is
+spread over a bounded number of concurrent provider calls.
 """
 
 from __future__ import annotations
@@ -54,10 +55,12 @@ class PaymentSweeper:
         refunds = await refund_db.due_refunds(db, now)
         expired = await pay_db.expired_open_orders(db, now)
         unsettled = await pay_db.unsettled_paid_orders(db)
+        doubles = await pay_db.unrefunded_second_payments(db)
         jobs = [self._guard(self.driver.act, a) for a in attempts]
         jobs += [self._guard(self.refunder.drive, r) for r in refunds]
         jobs += [self._guard(self.service.cancel, o) for o in expired]
         jobs += [self._guard(self.driver.settle, o) for o in unsettled]
+        jobs += [self._guard(self.driver.auto_refund, a) for a in doubles]
         await asyncio.gather(*jobs)
         s = self.stats
         s.rounds += 1

@@ -27,7 +27,12 @@ from broker.storage.payments_records import (
     order_values,
     trade_no,
 )
-from broker.storage.payments_schema import orders, payment_attempts, payment_notifications
+from broker.storage.payments_schema import (
+    orders,
+    payment_attempts,
+    payment_notifications,
+    refunds,
+)
 
 
 class OrderStateError(StorageError):
@@ -163,6 +168,19 @@ async def due_attempts(db: Database, now_ms: int, limit: int = 200) -> list[Atte
         rows = (await conn.execute(select(payment_attempts).where(
             pa.next_check_ms <= now_ms, pa.state.in_(LIVE_ATTEMPT_STATES))
             .order_by(pa.next_check_ms).limit(limit))).all()
+    return [attempt_from_row(r) for r in rows]
+
+
+async def unrefunded_second_payments(db: Database, limit: int = 100) -> list[AttemptRecord]:
+    """Paid attempts of orders that another attempt paid, with no refund recorded yet: what a
+    crash between booking a second payment and recording its refund would leave behind."""
+    pa, oc = payment_attempts.c, orders.c
+    refunded = select(refunds.c.out_refund_no).where(refunds.c.out_trade_no == pa.out_trade_no)
+    async with db.read() as conn:
+        rows = (await conn.execute(
+            select(payment_attempts).join(orders, oc.order_id == pa.order_id).where(
+                pa.state == "paid", oc.paid_trade_no != pa.out_trade_no,
+                ~refunded.exists()).limit(limit))).all()
     return [attempt_from_row(r) for r in rows]
 
 
