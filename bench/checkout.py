@@ -143,10 +143,12 @@ async def main() -> None:
                 ready = (await asyncio.wait_for(worker.stdout.readline(), 180)).decode()
                 if ready.strip() != "READY":
                     raise RuntimeError(f"terminal worker said {ready!r}")
-            base, base_ms = await phase(worker, c, f"GO {args.baseline} 1 serial",
-                                        f"baseline: one terminal, {args.baseline} orders…")
             procs = {"controller": psutil.Process(), "terminals": psutil.Process(worker.pid),
                      "sandbox": psutil.Process(sandbox.pid)}
+            base_cpu0 = sum(procs["controller"].cpu_times()[:2])
+            base, base_ms = await phase(worker, c, f"GO {args.baseline} 1 serial",
+                                        f"baseline: one terminal, {args.baseline} orders…")
+            base_cpu = sum(procs["controller"].cpu_times()[:2]) - base_cpu0
             cpu0 = {k: sum(p.cpu_times()[:2]) for k, p in procs.items()}
             load, load_ms = await phase(
                 worker, c, f"GO {args.rounds} all parallel {args.spread_s}",
@@ -165,6 +167,9 @@ async def main() -> None:
                 "e2e_p50_ms": round(pct(e2e_ms, 0.5), 1), "e2e_p99_ms": round(pct(e2e_ms, 0.99), 1),
                 "baseline_e2e_p50_ms": round(pct([s * 1000 for s in base["e2e"]], 0.5), 1),
                 "notifications": c.payments.notifications.stats.received,
+                "controller_cpu_ms_per_order": round(cpu["controller"] * 1000 / max(1, orders), 1),
+                "baseline_controller_cpu_ms_per_order": round(
+                    base_cpu * 1000 / max(1, len(base["e2e"])), 1),
                 "cpu_s": cpu, "terminals": args.terminals, "spread_s": args.spread_s,
                 "database": c.db.dialect if c.db else None,
             }
