@@ -163,8 +163,13 @@ async def test_segments_and_a_coupon_campaign_to_one_segment(tmp_path: Path,
 def read_qr(png: bytes) -> str:
     image = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_GRAYSCALE)
     assert image is not None
-    text, _, _ = cv2.QRCodeDetector().detectAndDecode(image)
-    return str(text)
+    # OpenCV's classic detector misses ~7% of clean codes of this size (measured: 20 of 300
+    # random tokens); the ArUco-based one read all of those
+    for detector in (cv2.QRCodeDetector(), cv2.QRCodeDetectorAruco()):
+        text, _, _ = detector.detectAndDecode(image)
+        if text:
+            return str(text)
+    return ""
 
 
 async def test_a_receipt_qr_gives_points_once(tmp_path: Path, broker: ManagedBroker,

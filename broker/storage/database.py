@@ -16,11 +16,17 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, Literal
 
-from sqlalchemy import Connection, event, make_url
+from sqlalchemy import Connection, Engine, create_engine, event, make_url
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from broker.storage import loyalty_schema, payments_schema  # noqa: F401  (their tables)
+from broker.storage.loop_sqlite import (
+    LOOP_BUSY_TIMEOUT_MS,
+    file_lock,
+    loop_transaction,
+    loop_write,
+)
 from broker.storage.schema import metadata
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
@@ -48,14 +54,16 @@ def default_sqlite_url(path: str | Path) -> str:
     return f"sqlite+aiosqlite:///{Path(path).expanduser().resolve()}"
 
 
-def _sqlite_on_connect(synchronous: str) -> Callable[[Any, Any], None]:
+def _sqlite_on_connect(synchronous: str,
+                       busy_timeout_ms: int | None = None) -> Callable[[Any, Any], None]:
     def on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Take BEGIN away from the sqlite3 module (its legacy mode skips BEGIN before SELECT
         # and DDL); `_sqlite_on_begin` emits it instead.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         try:
-            for pragma in (*SQLITE_PRAGMAS, f"PRAGMA synchronous={synchronous}"):
+            extra = () if busy_timeout_ms is None else (f"PRAGMA busy_timeout={busy_timeout_ms}",)
+            for pragma in (*SQLITE_PRAGMAS, f"PRAGMA synchronous={synchronous}", *extra):
                 cursor.execute(pragma)
         finally:
             cursor.close()
@@ -75,14 +83,23 @@ def _pg_on_connect(dbapi_connection: Any, _record: Any) -> None:
 class Database:
     """An open controller database; make one with `await Database.open(url)`."""
 
-    def __init__(self, engine: AsyncEngine, *, schema: str | None = None) -> None:
+    def __init__(self, engine: AsyncEngine, *, schema: str | None = None,
+                 loop_engine: Engine | None = None) -> None:
         self.engine = engine
         self.schema = schema
         self._sqlite = engine.dialect.name == "sqlite"
         self._write_engine = (
             engine.execution_options(sqlite_begin="IMMEDIATE") if self._sqlite else engine
         )
-        self._write_lock: asyncio.Lock | None = asyncio.Lock() if self._sqlite else None
+        self._write_lock: asyncio.Lock | None = None
+        if self._sqlite:
+            path = engine.url.database or ""
+            self._write_lock = (file_lock(str(Path(path).resolve()))
+                                if path and path != ":memory:" else asyncio.Lock())
+        # SQLite: reads and writes on the loop thread (see `loop_sqlite`); None: all async
+        self._loop_engine = loop_engine
+        self._loop_write_engine = (loop_engine.execution_options(sqlite_begin="IMMEDIATE")
+                                   if loop_engine is not None else None)
 
     @classmethod
     async def open(
@@ -93,6 +110,7 @@ class Database:
         connect_timeout_s: float = 10.0,
         sqlite_synchronous: Literal["NORMAL", "FULL"] = "NORMAL",
         echo: bool = False,
+        loop_thread: bool = True,
     ) -> Database:
         """Connect (and check the connection) to `url`.
 
@@ -100,7 +118,9 @@ class Database:
         search_path; tests use it to isolate runs. `sqlite_synchronous`: with "NORMAL" (WAL)
         a crash of the process loses nothing, but a power cut of the machine can lose the last
         committed transactions (never corrupts); "FULL" fsyncs every commit and survives power
-        loss, measured ~20% slower batch inserts. Raises the driver's error when the database
+        loss, measured ~20% slower batch inserts. `loop_thread` (SQLite only): run `read()` and
+        `write()` statements on the event loop's thread (`loop_sqlite`); False keeps every
+        statement on aiosqlite's worker thread. Raises the driver's error when the database
         cannot be reached.
         """
         if sqlite_synchronous not in ("NORMAL", "FULL"):
@@ -124,9 +144,16 @@ class Database:
         else:
             raise ValueError(f"unsupported database {backend!r}: use sqlite or postgresql")
         engine = create_async_engine(parsed, **kwargs)
+        loop_engine = None
         if backend == "sqlite":
             event.listen(engine.sync_engine, "connect", _sqlite_on_connect(sqlite_synchronous))
             event.listen(engine.sync_engine, "begin", _sqlite_on_begin)
+            if loop_thread:
+                loop_engine = create_engine(parsed.set(drivername="sqlite+pysqlite"),
+                                            echo=echo)
+                event.listen(loop_engine, "connect", _sqlite_on_connect(
+                    sqlite_synchronous, busy_timeout_ms=LOOP_BUSY_TIMEOUT_MS))
+                event.listen(loop_engine, "begin", _sqlite_on_begin)
         else:
             event.listen(engine.sync_engine, "connect", _pg_on_connect)
         try:
@@ -135,7 +162,7 @@ class Database:
         except BaseException:
             await engine.dispose()
             raise
-        return cls(engine, schema=schema)
+        return cls(engine, schema=schema, loop_engine=loop_engine)
 
     @property
     def dialect(self) -> str:
@@ -158,6 +185,8 @@ class Database:
                 await conn.run_sync(metadata.drop_all, checkfirst=True)
 
     async def close(self) -> None:
+        if self._loop_engine is not None:
+            self._loop_engine.dispose()
         await self.engine.dispose()
 
     async def __aenter__(self) -> Database:
@@ -169,6 +198,10 @@ class Database:
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
         """A connection in a read transaction (a consistent snapshot on both engines)."""
+        if self._loop_engine is not None:
+            with loop_transaction(self._loop_engine) as loop_conn:
+                yield loop_conn  # type: ignore[misc]
+            return
         async with self.engine.begin() as conn:
             yield conn
 
@@ -182,8 +215,14 @@ class Database:
             async with self.engine.begin() as conn:
                 yield conn
             return
-        async with self._write_lock, self._write_engine.begin() as conn:
-            yield conn
+        async with self._write_lock:
+            if self._loop_write_engine is not None:
+                async with loop_write(self._loop_write_engine,
+                                      SQLITE_BUSY_TIMEOUT_MS / 1000) as loop_conn:
+                    yield loop_conn  # type: ignore[misc]
+                return
+            async with self._write_engine.begin() as conn:
+                yield conn
 
     @asynccontextmanager
     async def driver_write(self) -> AsyncIterator[Any]:
