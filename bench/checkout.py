@@ -6,8 +6,10 @@ agents, in their own process). Every order: the POS posts it, the terminal is to
 asks for a QR (`checkout.pay`), the wallet scans and approves it at the sandbox, the sandbox
 notifies the controller, the controller marks it paid and tells the terminal.
 
-Latency of an order on the controller side = its `checkout.pay` request plus its payment
-notification, each from arrival to answer, minus the time spent waiting for the sandbox.
+Latency of an order on the controller side = the POS request that creates it (and pushes it
+to the terminal), its `checkout.pay` request (from the moment the MQTT message reached the
+controller, so time queued inside the controller counts) and its payment notification, each
+to its answer, minus the time spent waiting for the sandbox.
 Measured in the same run:
   baseline   one terminal paying alone, `--baseline` orders in a row (p50 is the reference)
   load       all terminals paying at the same time, `--rounds` orders each
@@ -97,7 +99,7 @@ async def phase(worker: asyncio.subprocess.Process, c: Controller, command: str,
     if not line.startswith("DONE "):
         raise RuntimeError(f"terminal worker said {line!r}")
     result = json.loads(line[5:])
-    per_order = c.payments.latency.by_key({"checkout.pay", "notification"})
+    per_order = c.payments.latency.by_key({"pos.order", "checkout.pay", "notification"})
     return result, [s * 1000 for s in per_order.values()]
 
 

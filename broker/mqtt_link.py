@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
 import os
 import time
@@ -41,6 +42,24 @@ from kiosk.wire.messages import (
 from kiosk.wire.topics import Channel, TopicError, device_topic, parse_topic, shared, wildcard
 
 log = logging.getLogger(__name__)
+
+# When the request being answered reached this process (perf_counter seconds): latency
+# figures count the time it waited in the inbound queue too.
+request_arrived: contextvars.ContextVar[float | None] = contextvars.ContextVar(
+    "request_arrived", default=None)
+
+
+def _stamp_arrivals(client: aiomqtt.Client) -> None:
+    """Note on every incoming message when it came off the socket (aiomqtt keeps no time)."""
+    queue = client._queue
+    put = queue.put_nowait
+
+    def stamped(message: Any) -> None:
+        with contextlib.suppress(AttributeError):
+            message.arrived_s = time.perf_counter()
+        put(message)
+
+    queue.put_nowait = stamped  # type: ignore[method-assign]
 
 SHARED_CHANNELS = (Channel.EVENTS, Channel.HEALTH, Channel.CMD_ACK, Channel.REQUEST)
 DIRECT_CHANNELS = (Channel.PRESENCE, Channel.STATE)
@@ -87,6 +106,7 @@ class ControllerLink:
                     max_inflight_messages=1000, max_queued_outgoing_messages=0,
                 ) as client:
                     self._client = client
+                    _stamp_arrivals(client)
                     # Acks to a thousand terminals are in flight at once by design.
                     client.pending_calls_threshold = 10_000
                     for ch in SHARED_CHANNELS:
@@ -128,7 +148,8 @@ class ControllerLink:
             topic = message.topic.value
             try:
                 device_id, channel = parse_topic(topic)
-                await self._dispatch(device_id, channel, payload, message.properties)
+                await self._dispatch(device_id, channel, payload, message.properties,
+                                     getattr(message, "arrived_s", None))
             except TopicError as exc:
                 self._reject("topic", "bad_topic", topic, str(exc))
             except codec.WireError as exc:
@@ -144,7 +165,7 @@ class ControllerLink:
             log.warning("rejected payload on %s: %s (%d rejected so far)", topic, detail, n)
 
     async def _dispatch(self, device_id: str, channel: Channel, payload: bytes,
-                        props: Any) -> None:
+                        props: Any, arrived: float | None = None) -> None:
         h = self.handlers
         if channel is Channel.EVENTS:
             batch = codec.decode(EventBatch, payload)
@@ -169,7 +190,8 @@ class ControllerLink:
         else:
             raise TopicError(f"controller does not consume {channel.value}")
 
-    def _start_request(self, device_id: str, payload: bytes, props: Any) -> None:
+    def _start_request(self, device_id: str, payload: bytes, props: Any,
+                       arrived: float | None = None) -> None:
         response_topic = getattr(props, "ResponseTopic", None)
         corr = getattr(props, "CorrelationData", None)
         # A terminal may only ask for answers on its own response topic: otherwise it could
@@ -177,9 +199,11 @@ class ControllerLink:
         if response_topic != device_topic(device_id, Channel.RESPONSE) or not corr:
             raise codec.WireError("bad_response_topic", str(response_topic)[:80])
         request = codec.decode(Request, payload)
-        self._spawn(self._answer(device_id, request, bytes(corr)))
+        self._spawn(self._answer(device_id, request, bytes(corr), arrived))
 
-    async def _answer(self, device_id: str, request: Request, corr: bytes) -> None:
+    async def _answer(self, device_id: str, request: Request, corr: bytes,
+                      arrived: float | None = None) -> None:
+        request_arrived.set(arrived)
         try:
             response = await self.handlers.on_request(device_id, request)
         except Exception as exc:

@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from broker.mqtt_link import request_arrived
 from broker.payments.latency import LatencyLog
 from broker.payments.order_input import KeypadOrder, PayParams
 from broker.payments.service import CheckoutError, CheckoutService, order_and_attempt
@@ -78,7 +79,8 @@ class CheckoutApi:
         if handler is None:
             return error("unknown_method", f"no method {request.method!r}")
         order_id = request.params.get("order_id")
-        with self.latency.measure(request.method, str(order_id or request.method)):
+        with self.latency.measure(request.method, str(order_id or request.method),
+                                  since=request_arrived.get()):
             try:
                 return ok(await handler(device_id, request))
             except CheckoutError as exc:

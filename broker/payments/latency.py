@@ -19,15 +19,19 @@ class LatencyLog:
         self.samples: deque[tuple[str, str, float]] = deque(maxlen=maxlen)  # kind, key, s
 
     @contextmanager
-    def measure(self, kind: str, key: str) -> Iterator[None]:
+    def measure(self, kind: str, key: str, since: float | None = None) -> Iterator[None]:
+        """`since`: when the work arrived (perf_counter), if it waited before this started."""
         token = provider_wait.set(0.0)
-        t0 = time.perf_counter()
+        t0 = time.perf_counter() if since is None else since
         try:
             yield
         finally:
             own = time.perf_counter() - t0 - provider_wait.get()
             provider_wait.reset(token)
             self.samples.append((kind, key, max(0.0, own)))
+
+    def record(self, kind: str, key: str, seconds: float) -> None:
+        self.samples.append((kind, key, max(0.0, seconds)))
 
     def by_key(self, kinds: set[str] | None = None) -> dict[str, float]:
         """Seconds per key (e.g. per order), summed over the kinds asked for."""

@@ -9,6 +9,7 @@ notification is signature-checked before anything is done with it.
 
 # No `from __future__ import annotations`: FastAPI resolves parameter annotations at import.
 import datetime as dt
+import time
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
@@ -50,10 +51,12 @@ def payments_router(controller: Controller) -> APIRouter:
         except ValidationError as exc:
             raise HTTPException(422, [f"{'.'.join(map(str, e['loc']))}: {e['msg']}"
                                       for e in exc.errors(include_url=False)]) from exc
+        t0 = time.perf_counter()
         try:
             order, created = await rt.create_order(new)
         except CheckoutError as exc:
             raise HTTPException(409 if exc.code == "conflict" else 422, exc.message) from exc
+        rt.latency.record("pos.order", order.order_id, time.perf_counter() - t0)
         return JSONResponse({"order": order.view()}, status_code=201 if created else 200)
 
     @router.get("/api/orders/{order_id}", dependencies=[Depends(admin)])
