@@ -131,7 +131,7 @@ def test_deep_verify_removes_a_file_corrupted_on_disk(tmp_path: Path) -> None:
     data = os.urandom(1000)
     sha = put(lib, data)
     assert lib.verify_file(entry_for(data, "a.png"))
-    lib.path(sha).write_bytes(b"x" + data[1:])
+    lib.path(sha).write_bytes(bytes([data[0] ^ 0xFF]) + data[1:])  # always a change
     assert not lib.verify_file(entry_for(data, "a.png"))
     assert not lib.has(sha)
 
