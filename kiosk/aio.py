@@ -31,3 +31,20 @@ async def first_to_exit(coros: Iterable[Coroutine[Any, Any, Any]]) -> None:
     for t in done:
         if not t.cancelled() and (exc := t.exception()) is not None:
             raise exc
+
+
+class BackgroundTasks:
+    """Fire-and-forget coroutines that are still kept track of (a bare `create_task` can be
+    garbage-collected mid-flight) and can be waited for on shutdown."""
+
+    def __init__(self) -> None:
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    def spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def drain(self, timeout: float = 5.0) -> None:
+        if self._tasks:
+            await asyncio.wait(set(self._tasks), timeout=timeout)

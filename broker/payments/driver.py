@@ -29,6 +29,7 @@ from broker.payments.provider import (
 )
 from broker.storage import payments as pay_db
 from broker.storage.payments_records import AttemptRecord, OrderRecord
+from kiosk.aio import BackgroundTasks
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +62,7 @@ class AttemptDriver:
         self.auto_refund = auto_refund
         self.clock = clock
         self.stats = DriverStats()
-        self._background: set[asyncio.Task[None]] = set()
+        self.background = BackgroundTasks()  # settling and pushes after a change
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = (
             weakref.WeakValueDictionary())
 
@@ -126,14 +127,7 @@ class AttemptDriver:
                 order = await pay_db.get_order(self.db, attempt.order_id) or order
             await self.changed(order, attempt)
 
-        task = asyncio.get_running_loop().create_task(follow_up())
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
-
-    async def drain(self, timeout: float = 5.0) -> None:
-        """Wait for background pushes (on stop)."""
-        if self._background:
-            await asyncio.wait(set(self._background), timeout=timeout)
+        self.background.spawn(follow_up())
 
     async def observe(self, out_trade_no: str, trade: Trade,
                       read: AttemptRecord | None = None) -> AttemptRecord | None:

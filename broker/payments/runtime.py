@@ -15,8 +15,7 @@ import contextlib
 import datetime as dt
 import logging
 import time
-from collections.abc import Awaitable, Callable, Coroutine
-from typing import Any
+from collections.abc import Awaitable, Callable
 from zoneinfo import ZoneInfo
 
 from broker import storage
@@ -74,15 +73,12 @@ class PaymentsRuntime:
                                                  latency=self.latency)
         self.sweeper = PaymentSweeper(self.service, self.refunder, interval_s=sweep_s)
         self._task: asyncio.Task[None] | None = None
-        self._pushes: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self.sweeper.async_run())
 
     async def stop(self) -> None:
-        await self.driver.drain()
-        if self._pushes:
-            await asyncio.wait(set(self._pushes), timeout=5)
+        await self.driver.background.drain()
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -95,14 +91,9 @@ class PaymentsRuntime:
         push may be what got lost)."""
         order, created = await self.service.create_order(new)
         if order.state == "open":  # told in the background: the POS does not wait for it
-            self._background(self._push(order.device_id, "checkout.order",
-                                        {"order": order.view()}))
+            self.driver.background.spawn(self._push(order.device_id, "checkout.order",
+                                                    {"order": order.view()}))
         return order, created
-
-    def _background(self, coro: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.get_running_loop().create_task(coro)
-        self._pushes.add(task)
-        task.add_done_callback(self._pushes.discard)
 
     # ---- hooks of the driver -------------------------------------------------------------------
 

@@ -40,7 +40,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-from broker.storage.schema import metadata
+from broker.storage.schema import _in, metadata
 
 POINTS_KINDS: tuple[str, ...] = (
     "earn", "redeem", "refund_reversal", "redeem_return", "expire", "adjust",
@@ -56,9 +56,6 @@ PURCHASE_SOURCES: tuple[str, ...] = ("order", "receipt")
 # An id column that autoincrements on both engines (SQLite only does it for INTEGER PRIMARY KEY).
 _SERIAL = BigInteger().with_variant(Integer, "sqlite")
 
-
-def _in(column: str, values: tuple[str, ...]) -> str:
-    return f"{column} IN ({', '.join(repr(v) for v in values)})"
 
 
 members = Table(

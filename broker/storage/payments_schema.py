@@ -22,7 +22,7 @@ from sqlalchemy import (
     false,
 )
 
-from broker.storage.schema import JsonText, metadata
+from broker.storage.schema import JsonText, _in, metadata
 
 ORDER_STATES: tuple[str, ...] = ("open", "paying", "paid", "closed", "refunded")
 ATTEMPT_STATES: tuple[str, ...] = ("pending", "waiting", "closing", "paid", "failed", "closed",
@@ -30,9 +30,6 @@ ATTEMPT_STATES: tuple[str, ...] = ("pending", "waiting", "closing", "paid", "fai
 ATTEMPT_METHODS: tuple[str, ...] = ("native", "code", "face_balance", "face_agreement")
 REFUND_STATES: tuple[str, ...] = ("pending", "processing", "success", "failed")
 
-
-def _in(column: str, values: tuple[str, ...]) -> str:
-    return f"{column} IN ({', '.join(repr(v) for v in values)})"
 
 
 orders = Table(
