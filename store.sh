@@ -59,6 +59,10 @@ ensure_venv() {
         say "installing Python packages into .venv (first run takes a minute)"
         .venv/bin/python -m pip install -q --upgrade pip
         .venv/bin/python -m pip install -q -e ".[${PY_EXTRAS}]"
+        # face_recognition's metadata asks for `dlib`, a 30-minute source build; its real
+        # dependencies (dlib-bin, face_recognition_models, Click, numpy, Pillow) are in the
+        # kiosk extra, so install it without them.
+        .venv/bin/python -m pip install -q --no-deps "face-recognition>=1.3,<2"
         echo "$want" > "$stamp"
     fi
 }

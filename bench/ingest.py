@@ -114,6 +114,8 @@ async def raw_path(broker: ManagedBroker, fleet: FleetProcess, total: int, per: 
         await fleet.start("raw")
         await fleet.send(f"EMIT {per}")
         await fleet.expect("EMITTED")
+        cpu = CpuMeter({"subscriber": os.getpid(), "mosquitto": broker.pid or 0,
+                        "terminals": fleet.proc.pid if fleet.proc else 0})
         t0 = time.perf_counter()
         await fleet.send("GO")
         with progress() as p:
@@ -123,6 +125,7 @@ async def raw_path(broker: ManagedBroker, fleet: FleetProcess, total: int, per: 
                 await asyncio.sleep(0.05)
             p.update(t, completed=got)
         elapsed = time.perf_counter() - t0
+        console.print(f"raw: all received after {elapsed:.2f}s; CPU seconds: {cpu.used()}")
         counter.cancel()
         await fleet.stop()
     return total / elapsed

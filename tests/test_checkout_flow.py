@@ -92,6 +92,9 @@ def test_payment_code_waits_for_the_shopper_to_confirm() -> None:
     assert isinstance(run.state, ScanningCode)
     assert run.send(CodeScanned, auth_code="hello") and run.calls() == []
     assert run.messages() == ["bad_code"] and isinstance(run.state, ScanningCode)
+    # a trailing newline (as some scanners append) is not a payment code the controller takes
+    assert run.send(CodeScanned, auth_code=AUTH + "\n") and run.calls() == []
+    assert run.messages() == ["bad_code"]
     run.send(CodeScanned, auth_code=AUTH)
     assert run.call().params == {"order_id": OID, "method": "code", "auth_code": AUTH}
     run.answer(result("paying", attempt_json("waiting", "code")))
@@ -111,10 +114,13 @@ def test_face_pay_asks_the_phone_digits_and_falls_back_after_three_wrong() -> No
     run.send(FaceConsent, given=True)
     assert methods(run) == ("native", "code", "face")
     run.send(ChooseMethod, method="face")
-    run.send(FaceMatched, member_id="m-42", distance=0.31, margin=0.08)
+    run.send(FaceMatched, member_id="m-42", distance=0.31, margin=0.08, gallery_size=0)
+    assert run.calls() == []  # an empty gallery cannot have matched anyone
+    run.send(FaceMatched, member_id="m-42", distance=0.31, margin=0.08, gallery_size=1200)
     first = run.call()
     assert first.params == {"order_id": OID, "method": "face",
-                            "face": {"member_id": "m-42", "distance": 0.31, "margin": 0.08}}
+                            "face": {"member_id": "m-42", "distance": 0.31, "margin": 0.08,
+                                     "gallery_size": 1200}}
     run.answer(error="second_factor_required", message="enter the last four digits")
     assert isinstance(run.state, NeedSecondFactor) and run.messages() == ["second_factor"]
     assert run.send(EnterLast4, digits="12a4") == [] and isinstance(run.state, NeedSecondFactor)

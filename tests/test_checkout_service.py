@@ -164,7 +164,9 @@ class FakeController:
         if method == "code" and not str(p.get("auth_code", "")).isdigit():
             return self._refuse("code pay without auth_code")
         if method == "face":
-            if set(p.get("face") or {}) != {"member_id", "distance", "margin"}:
+            face_keys = set(p.get("face") or {})
+            if not {"member_id", "distance", "margin"} <= face_keys <= {
+                    "member_id", "distance", "margin", "gallery_size"}:
                 return self._refuse(f"face params {p.get('face')}")
             if p["face"]["distance"] > 0.35 and p.get("phone_last4") != self.phone_last4:
                 return _err("second_factor_required", "enter the last four digits")

@@ -23,6 +23,7 @@ from broker.controller import Controller
 from broker.members import fraud_review
 from broker.members.campaigns import CampaignConflict, CampaignTerms, run_campaign
 from broker.members.context import MemberContext
+from broker.members.face_deletion import request_face_deletion
 from broker.members.profile import member_view
 from broker.members.receipts_issue import issue_receipt
 from broker.members.segments import DEFAULT_WINDOW_DAYS, segment_counts
@@ -155,6 +156,19 @@ def members_router(controller: Controller) -> APIRouter:
         except fraud_review.AlreadyResolved as exc:
             raise HTTPException(409, str(exc)) from exc
         return {"flag": await fraud_review.flag_view(c.db, flag)}
+
+    @router.post("/members/{member_id}/face-deletion", status_code=202,
+                 dependencies=[Depends(admin)])
+    async def face_deletion(member_id: str, c: Ctx,
+                            everywhere: Annotated[bool, Query()] = False) -> dict[str, Any]:
+        """Delete the member's face data on every terminal that holds it (see
+        `broker.members.face_deletion`); poll each command for the terminal's confirmation."""
+        assert controller.commands is not None
+        records = await request_face_deletion(c.db, controller.commands, member_id,
+                                              everywhere=everywhere)
+        return {"member_id": member_id,
+                "commands": [{"device_id": r.device_id, "cmd_id": r.cmd_id, "status": r.status}
+                             for r in records]}
 
     @router.get("/members/{member_id}", dependencies=[Depends(admin)])
     async def member(member_id: str, c: Ctx) -> dict[str, Any]:

@@ -89,6 +89,7 @@ class FaceMatched(Event):
     member_id: str
     distance: float
     margin: float
+    gallery_size: int = 1  # enrolled members searched: large galleries ask for a second factor
 
 
 @dataclass(frozen=True, kw_only=True)

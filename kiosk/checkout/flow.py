@@ -274,16 +274,17 @@ def _on_method_screen(state: ScanningCode | FaceMatching | NeedSecondFactor | Fa
     if isinstance(state, Failed) and isinstance(ev, ChooseMethod):
         return _choose(state, ev.method, now, cfg)
     if isinstance(state, ScanningCode) and isinstance(ev, CodeScanned):
-        if not AUTH_CODE_RE.match(ev.auth_code):
+        if not AUTH_CODE_RE.fullmatch(ev.auth_code):
             return state, [ShowMessage("bad_code", "That is not a payment code.", "error")]
         return t.pay(s, CODE, {"auth_code": ev.auth_code}, now, cfg)
     if isinstance(state, FaceMatching) and isinstance(ev, FaceMatched):
-        if not (0 < len(ev.member_id) <= 64 and _unit(ev.distance) and _unit(ev.margin)):
+        if not (0 < len(ev.member_id) <= 64 and _unit(ev.distance) and _unit(ev.margin)
+                and type(ev.gallery_size) is int and ev.gallery_size >= 1):
             return state, []
-        face = FaceMatch(ev.member_id, float(ev.distance), float(ev.margin))
+        face = FaceMatch(ev.member_id, float(ev.distance), float(ev.margin), ev.gallery_size)
         return t.pay(s, FACE, {"face": face.params()}, now, cfg, face=face)
     if isinstance(state, NeedSecondFactor) and isinstance(ev, EnterLast4):
-        if not LAST4_RE.match(ev.digits):
+        if not LAST4_RE.fullmatch(ev.digits):
             return state, []
         extra = {"face": state.face.params(), "phone_last4": ev.digits}
         return t.pay(s, FACE, extra, now, cfg, face=state.face, tries=state.tries)

@@ -22,8 +22,9 @@ AttemptState = Literal["pending", "waiting", "paid", "failed", "closed", "revers
 
 LIVE_ATTEMPT = frozenset({"pending", "waiting"})
 FAILED_ATTEMPT = frozenset({"failed", "closed", "reversed"})
-AUTH_CODE_RE = re.compile(r"^[0-9]{16,24}$")  # WeChat 18 digits, Alipay 16-24
-LAST4_RE = re.compile(r"^[0-9]{4}$")
+# Use with fullmatch (`$` would let a trailing newline through).
+AUTH_CODE_RE = re.compile(r"[0-9]{16,24}")  # WeChat 18 digits, Alipay 16-24
+LAST4_RE = re.compile(r"[0-9]{4}")
 _KEY_PART_RE = re.compile(r"^[A-Za-z0-9_.-]{4,80}$")
 
 
@@ -98,9 +99,11 @@ class FaceMatch:
     member_id: str
     distance: float
     margin: float
+    gallery_size: int = 1
 
     def params(self) -> dict[str, Any]:
-        return {"member_id": self.member_id, "distance": self.distance, "margin": self.margin}
+        return {"member_id": self.member_id, "distance": self.distance, "margin": self.margin,
+                "gallery_size": self.gallery_size}
 
 
 M = TypeVar("M", bound=_Wire)

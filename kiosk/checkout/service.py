@@ -107,9 +107,11 @@ class TerminalCheckout:
     async def scan_code(self, auth_code: str) -> State:
         return await self.dispatch(ev.CodeScanned(auth_code=auth_code, now_ms=self._clock()))
 
-    async def face_matched(self, member_id: str, distance: float, margin: float) -> State:
+    async def face_matched(self, member_id: str, distance: float, margin: float,
+                           gallery_size: int = 1) -> State:
         return await self.dispatch(ev.FaceMatched(member_id=member_id, distance=distance,
-                                                  margin=margin, now_ms=self._clock()))
+                                                  margin=margin, gallery_size=gallery_size,
+                                                  now_ms=self._clock()))
 
     async def enter_last4(self, digits: str) -> State:
         return await self.dispatch(ev.EnterLast4(digits=digits, now_ms=self._clock()))
