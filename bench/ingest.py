@@ -161,7 +161,8 @@ async def controller_path(broker: ManagedBroker, fleet: FleetProcess,
     drained = await fleet.expect("DRAINED")
     elapsed = time.perf_counter() - t0
     console.print(f"all committed after {committed_s:.2f}s, all acknowledged after {elapsed:.2f}s"
-                  f" ({controller.ingest.stats.flushes} commits); CPU seconds: {cpu.used()}")
+                  f" ({controller.ingest.stats.flushes} commits, {controller.ingest.stats.acks}"
+                  f" acks); CPU seconds: {cpu.used()}")
     await fleet.stop()
     stored = await storage.count_events(controller.db)
     distinct = expected_present = 0

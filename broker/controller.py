@@ -29,12 +29,12 @@ from broker.settings import Settings, secret_in
 from content.signing import load_or_create_private_key, public_key_to_text
 from kiosk.credentials import DeviceCredentials
 from kiosk.wire.messages import (
+    BatchHeader,
     Command,
     CommandAck,
     DesiredConfig,
     ErrorInfo,
     EventAck,
-    EventBatch,
     Health,
     Presence,
     ReportedState,
@@ -174,7 +174,7 @@ class Controller:
 
     # ---- link handlers ----------------------------------------------------------------------
 
-    async def on_events(self, batch: EventBatch, payload: bytes, received_ms: int) -> None:
+    async def on_events(self, batch: BatchHeader, payload: bytes, received_ms: int) -> None:
         assert self.ingest is not None
         await self.ingest.submit(batch, payload, received_ms)
 

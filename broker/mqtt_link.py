@@ -28,11 +28,11 @@ from pydantic import BaseModel
 
 from kiosk.agent.backoff import Backoff
 from kiosk.aio import first_to_exit
-from kiosk.wire import codec
+from kiosk.wire import codec, paho_speed
 from kiosk.wire.messages import (
+    BatchHeader,
     CommandAck,
     ErrorInfo,
-    EventBatch,
     Health,
     Presence,
     ReportedState,
@@ -42,6 +42,7 @@ from kiosk.wire.messages import (
 from kiosk.wire.topics import Channel, TopicError, device_topic, parse_topic, shared, wildcard
 
 log = logging.getLogger(__name__)
+paho_speed.install()  # Properties() per packet: share its tables (see the module)
 
 # When the request being answered reached this process (perf_counter seconds): latency
 # figures count the time it waited in the inbound queue too.
@@ -67,7 +68,7 @@ YIELD_EVERY = 20
 
 
 class LinkHandlers(Protocol):
-    async def on_events(self, batch: EventBatch, payload: bytes, received_ms: int) -> None: ...
+    async def on_events(self, batch: BatchHeader, payload: bytes, received_ms: int) -> None: ...
     async def on_health(self, device_id: str, health: Health) -> None: ...
     async def on_presence(self, device_id: str, presence: Presence) -> None: ...
     async def on_state(self, device_id: str, state: ReportedState) -> None: ...
@@ -168,7 +169,7 @@ class ControllerLink:
                         props: Any, arrived: float | None = None) -> None:
         h = self.handlers
         if channel is Channel.EVENTS:
-            batch = codec.decode(EventBatch, payload)
+            batch = codec.decode_batch_header(payload)
             if batch.device_id != device_id:
                 raise codec.WireError("device_mismatch", f"{batch.device_id!r} on {device_id!r}")
             await h.on_events(batch, payload, int(time.time() * 1000))

@@ -1,8 +1,11 @@
 """The terminal's outbox: seqs never reused, rows kept until acked, survives reopen."""
 
+import uuid
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from kiosk.agent.store import MemoryAgentStore, SqliteAgentStore
 
@@ -62,3 +65,31 @@ async def test_agent_refuses_events_the_controller_would_reject(tmp_path: Path) 
         await agent.record("ad.play", {"blob": "x" * 5000})
     assert await store.count() == 0  # all or nothing
     assert await agent.record("ad.play", {"ok": True}) == 1
+
+
+_ops = st.lists(st.one_of(
+    st.tuples(st.just("add"), st.integers(1, 30)),
+    st.tuples(st.just("ack"), st.integers(0, 80), st.integers(0, 20)),
+    st.tuples(st.just("pending"), st.integers(-1, 80), st.integers(1, 25))), max_size=25)
+
+
+@settings(max_examples=60, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(ops=_ops)
+async def test_memory_outbox_pages_exactly_like_the_sqlite_one(tmp_path: Path, ops) -> None:
+    """The simulator's in-memory outbox answers `pending` as the terminal's SQLite one does."""
+    path = tmp_path / f"agent-{uuid.uuid4().hex}.sqlite"
+    sqlite, memory = await SqliteAgentStore.open(path), MemoryAgentStore()
+    try:
+        for op in ops:
+            if op[0] == "add":
+                rows = [(1, "touch", {"i": i}) for i in range(op[1])]
+                assert await sqlite.add_events(rows) == await memory.add_events(rows)
+            elif op[0] == "ack":
+                ranges = [(op[1], op[1] + op[2])]
+                assert await sqlite.ack(ranges) == await memory.ack(ranges)
+            else:
+                want = [e.seq for e in await sqlite.pending(op[1], op[2])]
+                assert [e.seq for e in await memory.pending(op[1], op[2])] == want
+    finally:
+        await sqlite.close()

@@ -128,3 +128,57 @@ async def test_backpressure_blocks_submitters_until_flush(acks: list) -> None:
     await ingest.flush()
     await asyncio.wait_for(blocked, 1)
     assert ingest.buffered == 5
+
+
+async def test_an_ack_waits_one_flush_for_batches_already_buffered(acks: list) -> None:
+    """While dev-a's first batch commits, its next batch arrives: one ack covers both, after
+    the second commit; dev-b, with nothing more buffered, is acked at once."""
+    sink = MemorySink()
+    ingest: EventIngest
+
+    async def publish(device: str, ack: EventAck) -> None:
+        for lo, hi in ack.ranges:
+            assert all((device, s) in sink.rows for s in range(lo, hi + 1))
+        acks.append((device, ack))
+
+    class Racing(MemorySink):
+        async def __call__(self, batches: Sequence[BatchRow]) -> int:
+            if self.commits == 0:
+                await ingest.submit(*batch("dev-a", 11, 10), 0)
+                await ingest.submit(*batch("dev-a", 21, 10), 0)
+            return await sink(batches)
+
+    ingest = EventIngest(Racing(), publish)
+    await ingest.submit(*batch("dev-a", 1, 10), 0)
+    await ingest.submit(*batch("dev-b", 1, 5), 0)
+    await ingest.flush()
+    await ingest.drain_acks()
+    assert acks == [("dev-b", EventAck(ranges=[(1, 5)]))]
+    await ingest.flush()
+    await ingest.drain_acks()
+    assert acks[1:] == [("dev-a", EventAck(ranges=[(1, 30)]))]
+    assert ingest.stats.acks == 2
+
+
+async def test_an_ack_is_held_at_most_once(acks: list) -> None:
+    """A device whose next batch is always already waiting is still acked every other flush."""
+    sink = MemorySink()
+    ingest: EventIngest
+    sent = [1]
+
+    async def publish(device: str, ack: EventAck) -> None:
+        acks.append((device, ack))
+
+    class Busy(MemorySink):
+        async def __call__(self, batches: Sequence[BatchRow]) -> int:
+            if sent[0] <= 16:  # the next batch arrives during every commit
+                sent[0] += 5
+                await ingest.submit(*batch("dev-a", sent[0], 5), 0)
+            return await sink(batches)
+
+    ingest = EventIngest(Busy(), publish)
+    await ingest.submit(*batch("dev-a", 1, 5), 0)
+    for _ in range(6):
+        await ingest.flush()
+    await ingest.drain_acks()
+    assert [a.ranges for _, a in acks] == [[(1, 10)], [(11, 20)], [(21, 25)]]

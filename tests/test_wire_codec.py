@@ -135,3 +135,59 @@ def test_ranges_cover_exactly_the_seqs(seqs: list[int]) -> None:
         assert in_ranges(s, ranges) == (s in set(seqs))
     if ranges:
         assert EventAck(ranges=ranges).covers(ranges[0][0])
+
+
+_valid_batches = st.fixed_dictionaries({
+    "device_id": st.sampled_from(["till-01", "t-2"]),
+    "events": st.lists(st.fixed_dictionaries(
+        {"seq": st.integers(1, 2**62), "ts_ms": st.integers(0, 10**13),
+         "type": st.sampled_from(["ad.play", "touch", "pay.done"])},
+        optional={"data": st.dictionaries(st.text(max_size=4), json_values, max_size=3)}),
+        min_size=1, max_size=5, unique_by=lambda e: e["seq"])},
+    optional={"v": st.just(1)})
+_MUTATIONS: dict[str, Any] = {
+    "seq0": ("event", "seq", 0), "seq_big": ("event", "seq", 2**62 + 1),
+    "seq_float": ("event", "seq", 1.5), "seq_text": ("event", "seq", "1"),
+    "seq_bool": ("event", "seq", True), "ts_neg": ("event", "ts_ms", -1),
+    "type_bad": ("event", "type", "Bad Type"), "type_empty": ("event", "type", ""),
+    "data_list": ("event", "data", [1]), "event_extra": ("event", "extra", 1),
+    "v2": ("batch", "v", 2), "v_text": ("batch", "v", "1"), "batch_extra": ("batch", "x", 1),
+    "device_bad": ("batch", "device_id", "bad id"), "no_events": ("batch", "events", []),
+    "events_obj": ("batch", "events", {"seq": 1}), "dup_seq": ("dup", None, None),
+}
+
+
+def _mutated(doc: dict[str, Any], name: str | None) -> dict[str, Any]:
+    if name is None:
+        return doc
+    where, key, value = _MUTATIONS[name]
+    if where == "batch":
+        doc[key] = value
+    elif where == "event":
+        doc["events"][0][key] = value
+    else:
+        doc["events"].append(dict(doc["events"][0]))
+    return doc
+
+
+_batch_docs = st.builds(_mutated, _valid_batches,
+                        st.sampled_from([None] * 8 + sorted(_MUTATIONS)))
+
+
+@settings(max_examples=400)
+@given(_batch_docs)
+def test_the_ingest_header_decoder_accepts_exactly_what_the_model_accepts(
+        doc: dict[str, Any]) -> None:
+    payload = json.dumps(doc).encode()
+    try:
+        model = codec.decode(EventBatch, payload)
+    except codec.WireError as exc:
+        try:
+            codec.decode_batch_header(payload)
+        except codec.WireError as again:
+            assert again.reason == exc.reason
+        else:
+            raise AssertionError(f"header decoder accepted what the model refused: {exc}")
+        return
+    header = codec.decode_batch_header(payload)
+    assert header.device_id == model.device_id and header.seqs == model.seqs

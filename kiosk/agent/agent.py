@@ -34,7 +34,7 @@ from kiosk.agent.backoff import Backoff
 from kiosk.agent.commands import CommandRunner
 from kiosk.agent.store import AgentStore
 from kiosk.aio import first_to_exit
-from kiosk.wire import codec
+from kiosk.wire import codec, paho_speed
 from kiosk.wire.messages import (
     Command,
     CommandAck,
@@ -51,6 +51,7 @@ from kiosk.wire.ranges import in_ranges
 from kiosk.wire.topics import Channel, TopicError, device_topic, parse_topic
 
 log = logging.getLogger(__name__)
+paho_speed.install()  # Properties() per packet: share its tables (see the module)
 CONFIG_KEY = "config.desired"
 
 
@@ -268,8 +269,15 @@ class KioskAgent:
                     await self._publish(Channel.EVENTS, batch)
                     self.stats.batches_sent += 1
                     continue
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), min(1.0, cfg.resend_after_s / 2))
+            # Sleep until an ack, a new event or the resend check is due. A timer that sets
+            # the same event is much cheaper than `wait_for` (a task and a cancellation every
+            # second per agent: measurable with a thousand simulated agents in one process).
+            timer = asyncio.get_running_loop().call_later(min(1.0, cfg.resend_after_s / 2),
+                                                          self._wake.set)
+            try:
+                await self._wake.wait()
+            finally:
+                timer.cancel()
 
     async def _heartbeat_loop(self) -> None:
         while True:

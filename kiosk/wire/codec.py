@@ -12,7 +12,7 @@ from typing import TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from kiosk.wire.messages import PROTOCOL_VERSION
+from kiosk.wire.messages import EVENT_BATCH_DOC, PROTOCOL_VERSION, BatchHeader
 
 MAX_PAYLOAD_BYTES = 512 * 1024
 
@@ -43,23 +43,47 @@ def _version_of(payload: bytes) -> object:
 def decode(model: type[M], payload: bytes | bytearray | str) -> M:
     if isinstance(payload, str):
         payload = payload.encode()
+    _check_size(payload)
+    try:
+        return model.model_validate_json(payload)
+    except ValidationError as exc:
+        raise _wire_error(exc, payload) from None
+
+
+def decode_batch_header(payload: bytes | bytearray | str) -> BatchHeader:
+    """Validate an `EventBatch` payload exactly as `decode(EventBatch, …)` does, returning only
+    its device id and seqs (the controller's ingest hot path)."""
+    if isinstance(payload, str):
+        payload = payload.encode()
+    _check_size(payload)
+    try:
+        doc = EVENT_BATCH_DOC.validate_json(payload)
+    except ValidationError as exc:
+        raise _wire_error(exc, payload) from None
+    seqs = [e["seq"] for e in doc["events"]]
+    if len(set(seqs)) != len(seqs):
+        raise WireError("invalid", "<root>: Value error, duplicate seq within one batch")
+    return BatchHeader(doc["device_id"], seqs)
+
+
+def _check_size(payload: bytes | bytearray) -> None:
     if len(payload) > MAX_PAYLOAD_BYTES:
         raise WireError("oversized", f"{len(payload)} bytes > {MAX_PAYLOAD_BYTES}")
     if not payload:
         raise WireError("empty")
-    try:
-        return model.model_validate_json(payload)
-    except ValidationError as exc:
-        errors = exc.errors(include_url=False, include_input=False)
-        if any(e["type"] == "json_invalid" for e in errors):
-            raise WireError("malformed_json", errors[0]["msg"]) from None
-        if any(tuple(e["loc"][:1]) == ("v",) for e in errors):
-            version = _version_of(bytes(payload))
-            if version is not None and version != PROTOCOL_VERSION:
-                raise WireError("unsupported_version", f"v={version!r}") from None
-        first = errors[0]
-        where = ".".join(str(p) for p in first["loc"]) or "<root>"
-        raise WireError("invalid", f"{where}: {first['msg']}"[:300]) from None
+
+
+def _wire_error(exc: ValidationError, payload: bytes | bytearray) -> WireError:
+    errors = exc.errors(include_url=False, include_input=False)
+    if any(e["type"] == "json_invalid" for e in errors):
+        return WireError("malformed_json", errors[0]["msg"])
+    if any(tuple(e["loc"][:1]) == ("v",) for e in errors):
+        version = _version_of(bytes(payload))
+        if version is not None and version != PROTOCOL_VERSION:
+            return WireError("unsupported_version", f"v={version!r}")
+    first = errors[0]
+    where = ".".join(str(p) for p in first["loc"]) or "<root>"
+    return WireError("invalid", f"{where}: {first['msg']}"[:300])
 
 
 class RejectCounter:
