@@ -34,6 +34,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+import _repo_root  # noqa: F401 - first: the repository root on sys.path, not bench/
 import psutil
 from rich.console import Console
 

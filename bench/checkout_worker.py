@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import _repo_root  # noqa: F401 - first: the repository root on sys.path, not bench/
 import httpx
 
 from kiosk.agent.agent import AgentConfig, KioskAgent

@@ -28,6 +28,7 @@ import sys
 import time
 from pathlib import Path
 
+import _repo_root  # noqa: F401 - first: the repository root on sys.path, not bench/
 import cv2
 import face_recognition
 import faiss

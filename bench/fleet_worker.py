@@ -13,6 +13,8 @@ import json
 import sys
 from pathlib import Path
 
+import _repo_root  # noqa: F401 - first: the repository root on sys.path, not bench/
+
 from kiosk.agent.agent import AgentConfig
 from kiosk.credentials import DeviceCredentials
 from kiosk.fleet import Fleet

@@ -23,6 +23,7 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
+import _repo_root  # noqa: F401 - first: the repository root on sys.path, not bench/
 import aiomqtt
 import psutil
 from rich.console import Console

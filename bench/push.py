@@ -31,6 +31,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import _repo_root  # noqa: F401 - first: the repository root on sys.path, not bench/
 import psutil
 from PIL import Image
 from rich.console import Console

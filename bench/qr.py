@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+import _repo_root  # noqa: F401 - first: the repository root on sys.path, not bench/
 import orjson
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn

@@ -21,6 +21,7 @@ import sys
 import time
 from datetime import UTC, date, datetime, timedelta
 
+import _repo_root  # noqa: F401 - first: the repository root on sys.path, not bench/
 import orjson
 from rich.console import Console
 

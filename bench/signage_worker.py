@@ -12,6 +12,8 @@ import json
 import sys
 from pathlib import Path
 
+import _repo_root  # noqa: F401 - first: the repository root on sys.path, not bench/
+
 from content.signing import public_key_from_text
 from kiosk.agent.agent import AgentConfig
 from kiosk.aio import cancel_and_wait

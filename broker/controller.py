@@ -217,7 +217,7 @@ class Controller:
         assert self.link is not None
         # QoS 0: an ack lost on the way only means the terminal resends after its timeout and
         # the store drops the repeat; QoS 1 would add a PUBACK round per ack on both sides.
-        await self.link.publish(device_id, Channel.EVENTS_ACK, ack, qos=0)
+        self.link.publish_nowait(device_id, Channel.EVENTS_ACK, ack)
 
     async def _publish_config(self, device_id: str, config: DesiredConfig) -> None:
         assert self.link is not None

@@ -138,6 +138,17 @@ class ControllerLink:
         await client.publish(device_topic(device_id, channel), codec.encode(msg), qos=qos,
                              retain=retain, properties=properties)
 
+    def publish_nowait(self, device_id: str, channel: Channel, msg: BaseModel) -> None:
+        """Queue a QoS 0 message without waiting for paho to write it (event acks: a lost one
+        only means a resend). aiomqtt's `publish` would create an event, a pending-call entry
+        and a `wait_for` task per message; thousands of acks a second make that measurable."""
+        client = self._client
+        if client is None:
+            raise aiomqtt.MqttError("controller link is down")
+        info = client._client.publish(device_topic(device_id, channel), codec.encode(msg), qos=0)
+        if info.rc != 0:
+            raise aiomqtt.MqttError(f"ack not queued (paho rc {info.rc})")
+
     async def _receive(self, client: aiomqtt.Client) -> None:
         async for message in client.messages:
             self.received += 1
