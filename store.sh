@@ -5,7 +5,9 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
-OS_PACKAGES=(mosquitto mosquitto-clients xvfb xauth)
+# fonts-wqy-microhei: Chinese text on the touchscreen (without it, empty boxes);
+# libmtdev1: silences a Kivy start-up traceback about multitouch devices.
+OS_PACKAGES=(mosquitto mosquitto-clients xvfb xauth fonts-wqy-microhei libmtdev1)
 PY_EXTRAS="kiosk,controller,test"
 
 say() { printf '\033[1m[store]\033[0m %s\n' "$*" >&2; }

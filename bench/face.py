@@ -30,13 +30,13 @@ from pathlib import Path
 
 import _repo_root  # noqa: F401 - first: the repository root on sys.path, not bench/
 import cv2
-import face_recognition
 import faiss
 import numpy as np
 from rich.console import Console
 from rich.progress import Progress
 
 from kiosk.face.decision import Decision, Identified, decide
+from kiosk.face.dlib_api import face_recognition
 from kiosk.face.encoding import FaceEncoder
 from kiosk.face.gallery import Gallery
 from kiosk.face.identify import identify

@@ -1,4 +1,5 @@
-"""`kiosk`: run the terminal's device agent (the Kivy UI joins it in a later release)."""
+"""`kiosk`: run the terminal's device agent (`kiosk agent`) or its touchscreen app with the
+agent inside (`kiosk app`, see kiosk/app)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from content.signing import public_key_from_text
 from kiosk import credentials
 from kiosk.agent.agent import AgentConfig, KioskAgent
 from kiosk.agent.store import SqliteAgentStore
+from kiosk.app.commands import add_app_commands, run_app_command
 from kiosk.checkout.demo_shopper import DemoShopper
 from kiosk.checkout.service import TerminalCheckout
 from kiosk.fleet.fleet import synthetic_events
@@ -70,8 +72,11 @@ def main(argv: list[str] | None = None) -> int:
     ag.add_argument("--demo-shopper", action="store_true",
                     help="a simulated shopper pays pushed orders by QR (store demo)")
     ag.add_argument("-v", "--verbose", action="store_true")
+    add_app_commands(sub)
     args = parser.parse_args(argv)
     setup_logging(getattr(args, "verbose", False))
+    if args.cmd != "agent":
+        return run_app_command(args)
     return asyncio.run(run_agent(args.credentials, args.data_dir, args.synthetic_events_per_s,
                                  args.heartbeat_s, args.content_quota_mb,
                                  args.demo_shopper))

@@ -14,10 +14,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import cv2
-import face_recognition
 import numpy as np
 import pytest
 
+from kiosk.face.dlib_api import face_recognition
 from kiosk.face.types import FaceFound, Frame, Match, Point, Vector
 
 FACES = Path(__file__).resolve().parents[2] / "shared" / "data" / "faces"

@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
-import face_recognition
 import numpy as np
 import pytest
 
+from kiosk.face.dlib_api import face_recognition
 from kiosk.face.encoding import FaceEncoder
 from kiosk.face.types import FaceFound, Frame, Vector
 

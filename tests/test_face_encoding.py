@@ -93,3 +93,27 @@ def test_landmarks_come_on_request_and_sit_on_the_face() -> None:
     ys = [y for _, y in marked.landmarks["nose_tip"]]
     assert left <= min(xs) and max(xs) <= right and top <= min(ys) and max(ys) <= bottom
     assert np.array_equal(marked.encoding, plain.encoding)  # landmarks do not change the template
+
+
+def test_importing_the_face_pipeline_leaves_pillow_strict_about_truncated_images() -> None:
+    """face_recognition turns on Pillow's LOAD_TRUNCATED_IMAGES on import; ours turns it off,
+    so the content probe still refuses a cut-off creative in the same process."""
+    from PIL import ImageFile
+
+    import kiosk.face.encoding  # noqa: F401
+    from content.creative_errors import CreativeError
+    from content.probe import probe
+
+    assert ImageFile.LOAD_TRUNCATED_IMAGES is False
+    import io
+
+    from PIL import Image
+    out = io.BytesIO()
+    Image.new("RGB", (300, 200), (200, 30, 30)).save(out, "JPEG")
+    data = out.getvalue()
+    try:
+        probe(data[: len(data) // 2])
+    except CreativeError as exc:
+        assert exc.reason == "truncated"
+    else:
+        raise AssertionError("a truncated JPEG was accepted")

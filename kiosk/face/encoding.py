@@ -21,9 +21,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import cv2
-import face_recognition
 import numpy as np
 
+from kiosk.face.dlib_api import face_recognition
 from kiosk.face.types import Box, FaceFound, Frame, Point
 
 

@@ -225,7 +225,7 @@ def frame_hash(frame: Frame) -> str:
 def landmarks_of(frame: Frame, scale: float = 0.5) -> dict[str, list[Point]] | None:
     """The largest face's landmarks, found on a frame downscaled by `scale` (detection is the
     slow part: 0.47 s on 720p at 2 cores) and mapped back to full-frame pixels; None if none."""
-    import face_recognition  # dlib: imported only where a camera is used
+    from kiosk.face.dlib_api import face_recognition  # dlib: only where a camera is used
 
     small = cv2.resize(frame, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
     found = face_recognition.face_landmarks(np.ascontiguousarray(small))
