@@ -16,6 +16,7 @@ from kiosk.agent.store import SqliteAgentStore
 from kiosk.app.commands import add_app_commands, run_app_command
 from kiosk.checkout.demo_shopper import DemoShopper
 from kiosk.checkout.service import TerminalCheckout
+from kiosk.face.remote_delete import register_face_deletion_on_disk
 from kiosk.fleet.fleet import synthetic_events
 from kiosk.logs import setup_logging
 from kiosk.player import ContentLibrary
@@ -39,6 +40,9 @@ async def run_agent(creds_path: Path, data_dir: Path, events_per_s: float,
         library = ContentLibrary(data_dir / "content", content_quota_mb * 1024 * 1024,
                                  trusted_keys=public_key_from_text(creds.content_key))
         signage = asyncio.create_task(TerminalSignage(agent, library).run())
+    # a member's face deletion requested at the controller reaches this terminal's templates
+    register_face_deletion_on_disk(agent.commands, data_dir, gallery=None, record=agent.record,
+                                   clock_ms=agent.now_ms)
     till = TerminalCheckout(agent)  # orders pushed by the controller; the Kivy UI renders it
     if demo_shopper:
         DemoShopper(till)

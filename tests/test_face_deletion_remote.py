@@ -15,10 +15,10 @@ from conftest import agent_for, needs_mosquitto, now_ms, provision, wait_until
 from broker.mosquitto import ManagedBroker
 from broker.storage import events as events_db
 from kiosk.face import keystore
-from kiosk.face.commands import register_face_commands
 from kiosk.face.consent import NOTICE, ConsentRecord, Grant, Purpose
 from kiosk.face.enrolment import EnrolResult
 from kiosk.face.gallery import Gallery
+from kiosk.face.remote_delete import register_face_deletion_on_disk
 from kiosk.face.synthetic import people
 from kiosk.face.templates import TemplateStore
 
@@ -35,8 +35,11 @@ async def test_deletion_requested_at_the_controller_reaches_the_enrolling_termin
         store = await TemplateStore.open(tmp_path / "f1" / "face.sqlite",
                                          keystore.load_or_create(tmp_path / "f1"))
         gallery = Gallery(background=False)
-        register_face_commands(enrolling.commands, store=store, gallery=gallery,
-                               record=enrolling.record, clock_ms=now_ms)
+        # as `kiosk agent` / `kiosk app` register it: the store is opened per command
+        register_face_deletion_on_disk(enrolling.commands, tmp_path / "f1", gallery=gallery,
+                                       record=enrolling.record, clock_ms=now_ms)
+        register_face_deletion_on_disk(other.commands, tmp_path / "f2", gallery=None,
+                                       record=other.record, clock_ms=now_ms)
         await run_agent(enrolling)
         await run_agent(other)
 
@@ -88,4 +91,12 @@ async def test_deletion_requested_at_the_controller_reaches_the_enrolling_termin
                                     headers=ADMIN)
             assert sorted(c["device_id"] for c in again.json()["commands"]) == [
                 "till-f1", "till-f2"]
+            for cmd in again.json()["commands"]:
+                async def final(cmd_id: str = cmd["cmd_id"]) -> bool:
+                    got = (await http.get(f"/api/commands/{cmd_id}", headers=ADMIN)).json()
+                    return bool(got["status"] == "done")
+                await wait_until(final, what=f"the repeat at {cmd['device_id']}")
+                got = (await http.get(f"/api/commands/{cmd['cmd_id']}", headers=ADMIN)).json()
+                assert got["result"]["templates_deleted"] == 0 and got["result"]["complete"]
+            assert not (tmp_path / "f2" / "face.sqlite").exists()  # never enrolled: no files
         await store.close()

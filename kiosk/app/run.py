@@ -20,6 +20,7 @@ from kiosk.app.pin import PinGate
 from kiosk.app.profiles import PROFILES
 from kiosk.app.services import Services
 from kiosk.app.wiring import AcceleratedClock, drive_playback, info_for, self_test_for
+from kiosk.face.remote_delete import register_face_deletion_on_disk
 from kiosk.playback import Playback
 
 log = logging.getLogger(__name__)
@@ -107,6 +108,8 @@ async def run_app(opts: AppOptions) -> int:
                                        data_dir=opts.data_dir,
                                        heartbeat_s=opts.heartbeat_s), store)
         link = asyncio.create_task(agent.run())
+        register_face_deletion_on_disk(agent.commands, opts.data_dir, gallery=None,
+                                       record=agent.record, clock_ms=agent.now_ms)
         till = TerminalCheckout(agent)
         playback = Playback(agent.record, show=show, clock=clock)
         if creds.content_key and not opts.sample_content:
