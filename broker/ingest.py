@@ -7,7 +7,7 @@ controller that dies mid-flush acknowledges nothing and the terminals send again
 (device, seq) key drops the repeats. When a device's next batch is already buffered at commit
 time, its ack waits for that batch's commit and covers both: fewer ack messages for the
 terminals and the broker, at most one flush later (bench/ingest.py, 1,000 terminals × 5
-batches: 5,000 acks before, 4,200–4,400 after).
+batches: 5,000 acks before, 3,500–4,400 after).
 
 Loop-bound; the sink (storage) and the ack publisher are injected, so tests can drive it
 without a broker or a database.

@@ -1,7 +1,7 @@
 """Real faces for the enrolment, quality and liveness tests, detected and encoded once a session.
 
-A small `Encoder` built on face_recognition directly (full-resolution HOG detection, 68-point
-landmarks, default encodings), remembering its answer per frame content: each image costs
+The kiosk's `FaceEncoder` (full-resolution HOG detection, 68-point landmarks) behind
+`face_id_samples.MemoEncoder`, which remembers its answer per frame content: each image costs
 0.1–0.5 s on 2 cores, and several test modules share them. Tests that need the images skip with
 `NO_FACES` when `../shared/data/faces` is absent. `TinyGallery` is a minimal `GalleryLike`.
 """
@@ -9,47 +9,20 @@ landmarks, default encodings), remembering its answer per frame content: each im
 from __future__ import annotations
 
 import functools
-import hashlib
-from collections.abc import Sequence
-from pathlib import Path
 
 import cv2
 import numpy as np
-import pytest
+from face_id_samples import FACES, MemoEncoder
 
 from kiosk.face.dlib_api import face_recognition
-from kiosk.face.types import FaceFound, Frame, Match, Point, Vector
-
-FACES = Path(__file__).resolve().parents[2] / "shared" / "data" / "faces"
-NO_FACES = f"real face images not found at {FACES} (the shared data folder is absent)"
-needs_faces = pytest.mark.skipif(not (FACES / "enroll").is_dir(), reason=NO_FACES)
-
-
-class MemoEncoder:
-    """face_recognition's detector + encoder + 68 landmarks; one real run per distinct frame."""
-
-    def __init__(self) -> None:
-        self.calls = 0
-        self._memo: dict[tuple[tuple[int, ...], bytes], list[FaceFound]] = {}
-
-    def __call__(self, frame: Frame) -> Sequence[FaceFound]:
-        frame = np.ascontiguousarray(frame)
-        key = (frame.shape, hashlib.blake2b(frame.data).digest())
-        if key not in self._memo:
-            self.calls += 1
-            boxes = face_recognition.face_locations(frame)
-            encs = face_recognition.face_encodings(frame, boxes)
-            marks = face_recognition.face_landmarks(frame, boxes)
-            self._memo[key] = [
-                FaceFound(tuple(b), np.asarray(e, np.float32),  # type: ignore[arg-type]
-                          {k: [(int(x), int(y)) for x, y in v] for k, v in m.items()})
-                for b, e, m in zip(boxes, encs, marks, strict=True)]
-        return self._memo[key]
+from kiosk.face.encoding import FaceEncoder
+from kiosk.face.types import Frame, Match, Point, Vector
 
 
 @functools.cache
 def encoder() -> MemoEncoder:
-    return MemoEncoder()
+    """Full-resolution detection with the 68 landmarks: enrolment photos come from files."""
+    return MemoEncoder(FaceEncoder(detect_width=None, landmarks=True))
 
 
 @functools.cache

@@ -15,7 +15,8 @@ import numpy as np
 import pytest
 from checkout_fixtures import open_shop
 from conftest import agent_for, needs_mosquitto, now_ms, provision, wait_until
-from face_enrol_samples import FACES, NO_FACES, person
+from face_enrol_samples import person
+from face_id_samples import FACES, NO_FACES
 
 from broker.mosquitto import ManagedBroker
 from broker.storage import members as member_db

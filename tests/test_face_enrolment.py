@@ -9,7 +9,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from face_enrol_samples import TinyGallery, encoder, image, needs_faces, person, varied
+from face_enrol_samples import TinyGallery, encoder, image, person, varied
+from face_id_samples import needs_faces
 from hypothesis import given
 from hypothesis import strategies as st
 

@@ -6,7 +6,8 @@ from __future__ import annotations
 import random
 
 import numpy as np
-from face_enrol_samples import image, needs_faces
+from face_enrol_samples import image
+from face_id_samples import needs_faces
 from hypothesis import given, settings
 from hypothesis import strategies as st
 

@@ -7,7 +7,8 @@ import math
 
 import cv2
 import numpy as np
-from face_enrol_samples import encoder, image, landmarks, needs_faces
+from face_enrol_samples import encoder, image, landmarks
+from face_id_samples import needs_faces
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
