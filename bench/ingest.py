@@ -6,8 +6,10 @@ Measures in one run:
   events  the controller path: validate, deduplicate, commit to SQLite, acknowledge —
           timed until every event is committed *and* every terminal's outbox is empty.
 
-Last line: {"events_per_s", "raw_events_per_s", "ratio", "lost", "duplicated", ...}
-Usage: python bench/ingest.py [--terminals 1000] [--events 500]
+Both are measured --rounds times (default 3), in pairs: raw, then controller. The last line is
+one JSON object: the medians ("events_per_s", "raw_events_per_s", "ratio": the median of the
+rounds' ratios, with "ratio_min" and "ratio_max"), and "lost", "duplicated" summed over rounds.
+Usage: python bench/ingest.py [--terminals 1000] [--events 500] [--rounds 3]
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import asyncio
 import json
 import logging
 import os
+import statistics
 import sys
 import tempfile
 import time
@@ -184,8 +187,12 @@ async def main() -> None:
     ap.add_argument("--events", type=int, default=500, help="events per terminal")
     ap.add_argument("--flush-rows", type=int, default=5000,
                     help="controller setting ingest_max_rows (events per commit)")
+    ap.add_argument("--rounds", type=int, default=3,
+                    help="raw path then controller path, this many times; medians reported")
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
+    raws: list[float] = []
+    ctls: list[dict[str, float | int]] = []
     with tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp:
         broker = ManagedBroker(BrokerConfig(port=free_port(), data_dir=Path(tmp) / "mosquitto",
                                             max_queued_messages=100_000))
@@ -199,18 +206,29 @@ async def main() -> None:
         fleet = FleetProcess(creds_file)
         total = args.terminals * args.events
         try:
-            raw = await raw_path(broker, fleet, total, args.events)
-            ctl = await controller_path(broker, fleet, creds, args.events,
-                                        Path(tmp) / "controller", args.flush_rows)
+            for n in range(args.rounds):
+                # Pairs, each baseline next to its measurement: this machine's speed drifts
+                # within a minute, and one pair's ratio swings with it.
+                raws.append(await raw_path(broker, fleet, total, args.events))
+                ctls.append(await controller_path(broker, fleet, creds, args.events,
+                                                  Path(tmp) / f"controller-{n}",
+                                                  args.flush_rows))
+                console.print(f"round {n + 1}: controller {ctls[-1]['events_per_s']:,.0f}/s, "
+                              f"raw {raws[-1]:,.0f}/s, "
+                              f"ratio {ctls[-1]['events_per_s'] / raws[-1]:.3f}")
         finally:
             broker.stop()
+    ratios = [c["events_per_s"] / r for c, r in zip(ctls, raws, strict=True)]
     result = {
-        "terminals": args.terminals, "events": args.terminals * args.events,
-        "events_per_s": round(ctl["events_per_s"]), "raw_events_per_s": round(raw),
-        "ratio": round(ctl["events_per_s"] / raw, 3), "lost": ctl["lost"],
-        "duplicated": ctl["duplicated"], "redelivered_and_dropped": ctl["redelivered_and_dropped"],
+        "terminals": args.terminals, "events": total, "rounds": args.rounds,
+        "events_per_s": round(statistics.median(c["events_per_s"] for c in ctls)),
+        "raw_events_per_s": round(statistics.median(raws)),
+        "ratio": round(statistics.median(ratios), 3),
+        "ratio_min": round(min(ratios), 3), "ratio_max": round(max(ratios), 3),
+        "lost": sum(int(c["lost"]) for c in ctls),
+        "duplicated": sum(int(c["duplicated"]) for c in ctls),
+        "redelivered_and_dropped": sum(int(c["redelivered_and_dropped"]) for c in ctls),
     }
-    console.print(f"controller path {ctl['seconds']:.2f}s for {result['events']} events")
     print(json.dumps(result))
 
 

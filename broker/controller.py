@@ -28,8 +28,8 @@ from broker.registry_writer import RegistryWriter
 from broker.settings import Settings, secret_in
 from content.signing import load_or_create_private_key, public_key_to_text
 from kiosk.credentials import DeviceCredentials
+from kiosk.wire.batch_decoder import DecodedBatch
 from kiosk.wire.messages import (
-    BatchHeader,
     Command,
     CommandAck,
     DesiredConfig,
@@ -174,9 +174,9 @@ class Controller:
 
     # ---- link handlers ----------------------------------------------------------------------
 
-    async def on_events(self, batch: BatchHeader, payload: bytes, received_ms: int) -> None:
+    async def on_events(self, batch: DecodedBatch, received_ms: int) -> None:
         assert self.ingest is not None
-        await self.ingest.submit(batch, payload, received_ms)
+        await self.ingest.submit(batch, received_ms)
 
     async def on_health(self, device_id: str, health: Health) -> None:
         assert self.registry is not None

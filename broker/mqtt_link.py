@@ -29,8 +29,8 @@ from pydantic import BaseModel
 from kiosk.agent.backoff import Backoff
 from kiosk.aio import first_to_exit
 from kiosk.wire import codec, paho_speed
+from kiosk.wire.batch_decoder import DecodedBatch, decode_event_batch
 from kiosk.wire.messages import (
-    BatchHeader,
     CommandAck,
     ErrorInfo,
     Health,
@@ -68,7 +68,7 @@ YIELD_EVERY = 20
 
 
 class LinkHandlers(Protocol):
-    async def on_events(self, batch: BatchHeader, payload: bytes, received_ms: int) -> None: ...
+    async def on_events(self, batch: DecodedBatch, received_ms: int) -> None: ...
     async def on_health(self, device_id: str, health: Health) -> None: ...
     async def on_presence(self, device_id: str, presence: Presence) -> None: ...
     async def on_state(self, device_id: str, state: ReportedState) -> None: ...
@@ -180,10 +180,10 @@ class ControllerLink:
                         props: Any, arrived: float | None = None) -> None:
         h = self.handlers
         if channel is Channel.EVENTS:
-            batch = codec.decode_batch_header(payload)
+            batch = decode_event_batch(payload)
             if batch.device_id != device_id:
                 raise codec.WireError("device_mismatch", f"{batch.device_id!r} on {device_id!r}")
-            await h.on_events(batch, payload, int(time.time() * 1000))
+            await h.on_events(batch, int(time.time() * 1000))
         elif channel is Channel.HEALTH:
             await h.on_health(device_id, codec.decode(Health, payload))
         elif channel is Channel.PRESENCE:

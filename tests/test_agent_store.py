@@ -91,5 +91,6 @@ async def test_memory_outbox_pages_exactly_like_the_sqlite_one(tmp_path: Path, o
             else:
                 want = [e.seq for e in await sqlite.pending(op[1], op[2])]
                 assert [e.seq for e in await memory.pending(op[1], op[2])] == want
+            assert await memory.count() == await sqlite.count()
     finally:
         await sqlite.close()

@@ -9,6 +9,7 @@ import pytest
 from broker.ingest import EventIngest
 from broker.storage import BatchRow
 from kiosk.wire import codec
+from kiosk.wire.batch_decoder import DecodedBatch, decode_event_batch
 from kiosk.wire.messages import Event, EventAck, EventBatch
 
 
@@ -26,20 +27,21 @@ class MemorySink:
             self.fail_next -= 1
             raise ConnectionError("database went away")
         new = 0
-        for device, payload, _received in batches:
-            for e in orjson.loads(payload)["events"]:
-                if (device, e["seq"]) not in self.rows:
-                    self.rows[(device, e["seq"])] = e
+        for device, events, _received in batches:
+            for seq, ts_ms, kind, data in events:
+                if (device, seq) not in self.rows:
+                    self.rows[(device, seq)] = {"seq": seq, "ts_ms": ts_ms, "type": kind,
+                                                "data": orjson.loads(data)}
                     new += 1
         self.commits += 1
         return new
 
 
-def batch(device: str, first: int, n: int) -> tuple[EventBatch, bytes]:
+def batch(device: str, first: int, n: int) -> DecodedBatch:
     b = EventBatch(device_id=device, events=[
         Event(seq=s, ts_ms=1000 + s, type="touch", data={"x": s}) for s in range(first, first + n)
     ])
-    return b, codec.encode(b)
+    return decode_event_batch(codec.encode(b))
 
 
 @pytest.fixture
@@ -58,9 +60,9 @@ async def test_acks_only_after_commit_and_cover_duplicates(acks: list) -> None:
         acks.append((device, ack))
 
     ingest = EventIngest(sink, publish, max_rows=10_000, max_delay_s=0.01)
-    await ingest.submit(*batch("dev-a", 1, 50), 0)
-    await ingest.submit(*batch("dev-b", 1, 10), 0)
-    await ingest.submit(*batch("dev-a", 41, 20), 0)  # 41..50 repeat
+    await ingest.submit(batch("dev-a", 1, 50), 0)
+    await ingest.submit(batch("dev-b", 1, 10), 0)
+    await ingest.submit(batch("dev-a", 41, 20), 0)  # 41..50 repeat
     await ingest.flush()
     await ingest.drain_acks()
     assert len(sink.rows) == 70
@@ -76,12 +78,12 @@ async def test_failed_commit_keeps_rows_and_sends_no_ack(acks: list) -> None:
         acks.append((device, ack))
 
     ingest = EventIngest(sink, publish)
-    await ingest.submit(*batch("dev-a", 1, 5), 0)
+    await ingest.submit(batch("dev-a", 1, 5), 0)
     with pytest.raises(ConnectionError):
         await ingest.flush()
     await ingest.drain_acks()
     assert acks == [] and ingest.buffered == 5
-    await ingest.submit(*batch("dev-a", 6, 5), 0)
+    await ingest.submit(batch("dev-a", 6, 5), 0)
     await ingest.flush()
     await ingest.drain_acks()
     assert sorted(s for _, s in sink.rows) == list(range(1, 11))
@@ -97,14 +99,14 @@ async def test_run_flushes_on_delay_and_size(acks: list) -> None:
     ingest = EventIngest(sink, publish, max_rows=100, max_delay_s=0.02)
     task = asyncio.create_task(ingest.run())
     try:
-        await ingest.submit(*batch("dev-a", 1, 3), 0)  # small: waits for the delay
+        await ingest.submit(batch("dev-a", 1, 3), 0)  # small: waits for the delay
         for _ in range(100):
             if sink.rows:
                 break
             await asyncio.sleep(0.01)
         assert len(sink.rows) == 3
         for i in range(5):  # big: flushed by size
-            await ingest.submit(*batch("dev-b", 1 + i * 100, 100), 0)
+            await ingest.submit(batch("dev-b", 1 + i * 100, 100), 0)
         for _ in range(200):
             if len(sink.rows) == 503:
                 break
@@ -121,13 +123,62 @@ async def test_backpressure_blocks_submitters_until_flush(acks: list) -> None:
         acks.append((device, ack))
 
     ingest = EventIngest(sink, publish, max_buffer_rows=10)
-    await ingest.submit(*batch("dev-a", 1, 10), 0)
-    blocked = asyncio.create_task(ingest.submit(*batch("dev-a", 11, 5), 0))
+    await ingest.submit(batch("dev-a", 1, 10), 0)
+    blocked = asyncio.create_task(ingest.submit(batch("dev-a", 11, 5), 0))
     await asyncio.sleep(0.02)
     assert not blocked.done()
     await ingest.flush()
     await asyncio.wait_for(blocked, 1)
     assert ingest.buffered == 5
+
+
+async def test_receiving_goes_on_while_a_full_buffer_commits(acks: list) -> None:
+    """A submitter held back by a full buffer is let in as soon as that buffer starts to
+    commit, not after the commit: ingest keeps reading the broker while the database writes."""
+    release = asyncio.Event()
+
+    class Slow(MemorySink):
+        async def __call__(self, batches: Sequence[BatchRow]) -> int:
+            await release.wait()
+            return await super().__call__(batches)
+
+    async def publish(device: str, ack: EventAck) -> None:
+        acks.append((device, ack))
+
+    sink = Slow()
+    ingest = EventIngest(sink, publish, max_buffer_rows=10)
+    await ingest.submit(batch("dev-a", 1, 10), 0)
+    blocked = asyncio.create_task(ingest.submit(batch("dev-a", 11, 5), 0))
+    await asyncio.sleep(0.02)
+    assert not blocked.done()
+    flushing = asyncio.create_task(ingest.flush())
+    await asyncio.wait_for(blocked, 1)  # let in while the first ten are still being written
+    assert not flushing.done() and not sink.rows
+    assert ingest.buffered == 5
+    release.set()
+    await flushing
+    assert len(sink.rows) == 10
+
+
+async def test_a_failed_commit_keeps_the_buffer_full_for_submitters(acks: list) -> None:
+    class Failing(MemorySink):
+        async def __call__(self, batches: Sequence[BatchRow]) -> int:
+            await asyncio.sleep(0.02)
+            raise OSError("disk full")
+
+    async def publish(device: str, ack: EventAck) -> None:
+        acks.append((device, ack))
+
+    ingest = EventIngest(Failing(), publish, max_buffer_rows=10)
+    await ingest.submit(batch("dev-a", 1, 10), 0)
+    with pytest.raises(OSError):
+        await ingest.flush()
+    assert ingest.buffered == 10  # nothing lost: kept for the retry
+    blocked = asyncio.create_task(ingest.submit(batch("dev-a", 11, 5), 0))
+    await asyncio.sleep(0.02)
+    assert not blocked.done()  # still full: the receive loop is held back
+    blocked.cancel()
+    assert acks == []
 
 
 async def test_an_ack_waits_one_flush_for_batches_already_buffered(acks: list) -> None:
@@ -144,13 +195,13 @@ async def test_an_ack_waits_one_flush_for_batches_already_buffered(acks: list) -
     class Racing(MemorySink):
         async def __call__(self, batches: Sequence[BatchRow]) -> int:
             if self.commits == 0:
-                await ingest.submit(*batch("dev-a", 11, 10), 0)
-                await ingest.submit(*batch("dev-a", 21, 10), 0)
+                await ingest.submit(batch("dev-a", 11, 10), 0)
+                await ingest.submit(batch("dev-a", 21, 10), 0)
             return await sink(batches)
 
     ingest = EventIngest(Racing(), publish)
-    await ingest.submit(*batch("dev-a", 1, 10), 0)
-    await ingest.submit(*batch("dev-b", 1, 5), 0)
+    await ingest.submit(batch("dev-a", 1, 10), 0)
+    await ingest.submit(batch("dev-b", 1, 5), 0)
     await ingest.flush()
     await ingest.drain_acks()
     assert acks == [("dev-b", EventAck(ranges=[(1, 5)]))]
@@ -173,11 +224,11 @@ async def test_an_ack_is_held_at_most_once(acks: list) -> None:
         async def __call__(self, batches: Sequence[BatchRow]) -> int:
             if sent[0] <= 16:  # the next batch arrives during every commit
                 sent[0] += 5
-                await ingest.submit(*batch("dev-a", sent[0], 5), 0)
+                await ingest.submit(batch("dev-a", sent[0], 5), 0)
             return await sink(batches)
 
     ingest = EventIngest(Busy(), publish)
-    await ingest.submit(*batch("dev-a", 1, 5), 0)
+    await ingest.submit(batch("dev-a", 1, 5), 0)
     for _ in range(6):
         await ingest.flush()
     await ingest.drain_acks()

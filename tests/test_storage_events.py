@@ -162,27 +162,30 @@ async def test_any_redelivery_order_stores_exactly_the_distinct_events(
         assert await list_events(db, device_id) == expected
 
 
-async def test_whole_batches_are_expanded_stored_as_sent_and_deduplicated(db: Database) -> None:
+async def test_decoded_batches_are_stored_with_data_as_sent_and_deduplicated(
+        db: Database) -> None:
     from broker.storage import insert_event_batches, list_events
-    from kiosk.wire import codec
-    from kiosk.wire.messages import Event, EventBatch
+    from kiosk.wire.batch_decoder import decode_event_batch
 
-    def payload(device: str, seqs: range) -> str:
-        return codec.encode(EventBatch(device_id=device, events=[
-            Event(seq=s, ts_ms=1_000 + s, type="ad.touch", data={"x": s, "name": "ümlaut \"q\""})
-            for s in seqs])).decode()
+    def events(device: str, seqs: range) -> list:
+        # spaces and an escaped quote: the stored `data` is the terminal's text, untouched
+        return decode_event_batch(json.dumps({"device_id": device, "events": [
+            {"seq": s, "ts_ms": 1_000 + s, "type": "ad.touch",
+             "data": {"x": s, "name": 'ümlaut "q"'}} for s in seqs]}, ensure_ascii=False)
+        ).events
 
-    first = [("term-0001", payload("term-0001", range(1, 6)), 77),
-             ("term-0002", payload("term-0002", range(1, 3)), 78)]
+    first = [("term-0001", events("term-0001", range(1, 6)), 77),
+             ("term-0002", events("term-0002", range(1, 3)), 78)]
     assert await insert_event_batches(db, first) == 7
-    again = [("term-0001", payload("term-0001", range(4, 9)), 79)]  # 4 and 5 stored already
+    again = [("term-0001", events("term-0001", range(4, 9)), 79)]  # 4 and 5 stored already
     assert await insert_event_batches(db, again) == 3
     assert await insert_event_batches(db, []) == 0
     stored = await list_events(db, "term-0001")
     assert [r[1] for r in stored] == list(range(1, 9))
     seq4 = stored[3]
-    assert seq4[2:] == (1_004, "ad.touch", '{"x":4,"name":"ümlaut \\"q\\""}', 77)  # first wins
+    assert seq4[2:] == (1_004, "ad.touch", '{"x": 4, "name": "ümlaut \\"q\\""}', 77)  # first wins
     assert json.loads(seq4[4]) == {"x": 4, "name": 'ümlaut "q"'}
-    no_data = EventBatch(device_id="term-0003", events=[Event(seq=1, ts_ms=5, type="t")])
-    await insert_event_batches(db, [("term-0003", codec.encode(no_data).decode(), 1)])
+    no_data = decode_event_batch(b'{"device_id": "term-0003", "events": '
+                                 b'[{"seq": 1, "ts_ms": 5, "type": "t"}]}')
+    await insert_event_batches(db, [("term-0003", no_data.events, 1)])
     assert (await list_events(db, "term-0003"))[0][4] == "{}"

@@ -16,13 +16,13 @@ How it is fast:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
-import orjson
 from sqlalchemy import func, select
 
 from broker.storage.database import PG_EVENTS_STAGING, Database
 from broker.storage.schema import events
+from kiosk.wire.batch_decoder import EventFields
 
 # (device_id, seq, ts_ms, type, data_json, received_ms)
 EventRow = tuple[str, int, int, str, str, int]
@@ -60,37 +60,33 @@ async def insert_events(db: Database, rows: Sequence[EventRow]) -> int:
         return int(cursor.rowcount)  # sqlite3 sums the changes over the batch
 
 
-# One statement per received batch: SQLite expands the batch's JSON `events` array itself, so
-# a flush costs one statement step per batch instead of one per event. (A single statement for
-# the whole flush, nesting json_each over all batches, measured slower: more JSON parsing.)
-BatchRow = tuple[str, str, int]  # (device_id, batch JSON with an "events" array, received_ms)
-_SQLITE_INSERT_BATCH = (
-    f"INSERT INTO events ({_COLS}) "
-    "SELECT ?1, e.value ->> '$.seq', e.value ->> '$.ts_ms', e.value ->> '$.type', "
-    "coalesce(e.value -> '$.data', '{}'), ?3 FROM json_each(?2, '$.events') AS e WHERE true "
-    "ON CONFLICT (device_id, seq) DO NOTHING"
-)
+# A received batch as the ingest buffers it: its events as validated by the wire layer's
+# `batch_decoder` (seq, ts_ms, type, data JSON as sent), the same received_ms for all.
+BatchRow = tuple[str, Sequence[EventFields], int]  # (device_id, events, received_ms)
+
+
+def _rows(batches: Iterable[BatchRow]) -> Iterator[EventRow]:
+    for device_id, fields, received_ms in batches:
+        for seq, ts_ms, type_, data in fields:
+            yield device_id, seq, ts_ms, type_, data, received_ms
 
 
 async def insert_event_batches(db: Database, batches: Sequence[BatchRow]) -> int:
-    """Store whole validated `EventBatch` payloads in one transaction; return new rows.
+    """Store decoded batches in one transaction; return how many rows were new.
 
-    Same contract as `insert_events` (stored (device_id, seq) skipped, all or nothing), but
-    each item is a batch's JSON text, expanded by the database: `data` is stored exactly as
-    the terminal sent it. Only pass payloads the wire codec has accepted.
+    Same contract as `insert_events` (stored (device_id, seq) skipped, all or nothing). The
+    rows are built as the driver consumes them, in aiosqlite's thread for SQLite, so the event
+    loop does not spend time on them. (This replaced letting SQLite expand each batch's JSON
+    with `json_each`: the database re-read the payload apart from the validation, and so could
+    store other events than those acknowledged when a key was repeated in the payload.)
     """
     if not batches:
         return 0
-    if db.dialect == "postgresql":  # COPY of expanded rows beat server-side JSON expansion
-        return await insert_events(db, [
-            (device_id, e["seq"], e["ts_ms"], e["type"], orjson.dumps(e.get("data", {})).decode(),
-             received_ms)
-            for device_id, payload, received_ms in batches
-            for e in orjson.loads(payload)["events"]
-        ])
+    if db.dialect == "postgresql":
+        return await insert_events(db, list(_rows(batches)))
     async with db.driver_write() as sqlite:
-        cursor = await sqlite.executemany(_SQLITE_INSERT_BATCH, batches)
-        return int(cursor.rowcount)  # sqlite3 sums the changes over the batches
+        cursor = await sqlite.executemany(_SQLITE_INSERT, _rows(batches))
+        return int(cursor.rowcount)  # sqlite3 sums the changes over the rows
 
 
 async def count_events(db: Database, device_id: str | None = None) -> int:

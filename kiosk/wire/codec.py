@@ -12,7 +12,7 @@ from typing import TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from kiosk.wire.messages import EVENT_BATCH_DOC, PROTOCOL_VERSION, BatchHeader
+from kiosk.wire.messages import PROTOCOL_VERSION
 
 MAX_PAYLOAD_BYTES = 512 * 1024
 
@@ -48,22 +48,6 @@ def decode(model: type[M], payload: bytes | bytearray | str) -> M:
         return model.model_validate_json(payload)
     except ValidationError as exc:
         raise _wire_error(exc, payload) from None
-
-
-def decode_batch_header(payload: bytes | bytearray | str) -> BatchHeader:
-    """Validate an `EventBatch` payload exactly as `decode(EventBatch, …)` does, returning only
-    its device id and seqs (the controller's ingest hot path)."""
-    if isinstance(payload, str):
-        payload = payload.encode()
-    _check_size(payload)
-    try:
-        doc = EVENT_BATCH_DOC.validate_json(payload)
-    except ValidationError as exc:
-        raise _wire_error(exc, payload) from None
-    seqs = [e["seq"] for e in doc["events"]]
-    if len(set(seqs)) != len(seqs):
-        raise WireError("invalid", "<root>: Value error, duplicate seq within one batch")
-    return BatchHeader(doc["device_id"], seqs)
 
 
 def _check_size(payload: bytes | bytearray) -> None:
