@@ -5,6 +5,7 @@ camera freed when the shopper leaves. Screenshots go to var/screenshots/kiosk/."
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 import numpy as np
 import pytest
@@ -70,5 +71,121 @@ async def test_camera_preview_on_the_face_and_code_screens(name: str) -> None:
     assert u.has_text(title)
     root.act("back")  # leaving the screen frees the camera
     root.on_checkout(state("method")[0], [])
+    await u.until(lambda: sources[0].n == 0, "the camera closed")
+    assert root.feed is not None and not root.feed.running
+
+
+class PictureSource(ColourSource):
+    """A camera stand-in showing one picture (BGR) at about 30 fps."""
+
+    def __init__(self, picture: np.ndarray) -> None:
+        super().__init__()
+        self.picture = picture
+
+    def read(self) -> Frame | None:
+        frame = super().read()
+        return None if frame is None else Frame(self.picture, frame.timestamp, frame.index)
+
+
+class Till:
+    """The checkout as `CameraPay` sees it: a state, and where a read payment code goes."""
+
+    def __init__(self, flow_state: object) -> None:
+        self.state = flow_state
+        self.codes: list[str] = []
+
+    async def scan_code(self, code: str) -> None:
+        self.codes.append(code)
+
+    async def face_matched(self, *args: object) -> None:
+        raise AssertionError("no face in this test")
+
+
+def phone_showing(text: str) -> np.ndarray:
+    import cv2
+
+    from kiosk.vision.symbols import render_qr
+
+    scene = np.full((480, 640), 110, np.uint8)
+    code = render_qr(text, 5)
+    h, w = code.shape
+    scene[60:60 + h, 180:180 + w] = code
+    return cv2.cvtColor(scene, cv2.COLOR_GRAY2BGR)
+
+
+async def test_the_code_screen_reads_codes_through_the_app_camera_and_says_what_it_refused(
+        ) -> None:
+    """One camera for the preview and the checkout: a hostile QR is refused on screen, in the
+    shopper's language; a payment code held up goes to the checkout once."""
+    from kiosk.checkout.camera import CameraPay, Notice
+    from kiosk.face.gallery import Gallery
+    from kiosk.vision.scanner import CodeScanner
+
+    flow_state, message, now = state("code")
+    till = Till(flow_state)
+    shown: list[PictureSource] = []
+    def camera() -> PictureSource:
+        shown.append(PictureSource(phone_showing("javascript:alert(1)")))
+        return shown[-1]
+
+    async def nobody(_member: str) -> None:
+        return None
+
+    def pay(notify: Callable[[Notice], None]) -> CameraPay:  # Services.camera_pay
+        return CameraPay(till, scanner=CodeScanner(), encoder=lambda _f: [],  # type: ignore[arg-type]
+                         gallery=Gallery(background=False), consents=nobody, on_notice=notify)
+
+    root = KioskRoot(Services(camera=camera, camera_pay=pay, now_ms=lambda: now),
+                     PROFILES["10in-landscape"])
+    root.on_checkout(flow_state, [message] if message else [])
+    u = ui()
+    u.show(root, PROFILES["10in-landscape"])
+    await u.until(lambda: root.notice is not None, "a notice for the refused code")
     await u.settle(2)
-    assert sources[0].n == 0
+    assert root.notice is not None and root.notice.key == "code_refused"
+    assert u.has_text(root.notice.zh) and till.codes == []
+    u.screenshot("camera-code-refused-10in-landscape", FOLDER)
+    assert u.problems() == []
+    root.act("lang")
+    await u.settle(2)
+    assert u.has_text(root.notice.en)
+    assert shown and shown[0].n > 0 and len(shown) == 1  # one camera, opened once
+    shown[0].picture = phone_showing("134567890123456791")  # a WeChat Pay payment code
+    await u.until(lambda: till.codes != [], "the payment code handed to the checkout")
+    assert till.codes == ["134567890123456791"]
+    root.on_checkout(state("method")[0], [])
+    await u.until(lambda: shown[0].n == 0, "the camera closed")
+    assert root.notice is None
+
+
+async def test_the_face_screen_shows_the_liveness_prompt_from_the_checkout_camera() -> None:
+    from kiosk.checkout.camera import CameraPay, Notice
+    from kiosk.face.gallery import Gallery
+    from kiosk.face.liveness import PROMPTS
+    from kiosk.vision.scanner import CodeScanner
+
+    flow_state, message, now = state("face")
+    till = Till(flow_state)
+
+    async def nobody(_member: str) -> None:
+        return None
+
+    def pay(notify: Callable[[Notice], None]) -> CameraPay:
+        return CameraPay(till, scanner=CodeScanner(), encoder=lambda _f: [],  # type: ignore[arg-type]
+                         gallery=Gallery(background=False), consents=nobody, on_notice=notify)
+
+    root = KioskRoot(Services(camera=ColourSource, camera_pay=pay, now_ms=lambda: now),
+                     PROFILES["12in-landscape"])
+    root.on_checkout(flow_state, [message] if message else [])
+    u = ui()
+    u.show(root, PROFILES["12in-landscape"])
+    await u.until(lambda: root.notice is not None, "the liveness prompt")
+    await u.settle(2)
+    assert root.notice is not None and root.notice.key == "liveness_prompt"
+    assert root.notice.zh in {zh for zh, _en in PROMPTS.values()}
+    assert u.has_text(root.notice.zh)
+    _path, pixels = u.screenshot("camera-face-prompt-12in-landscape", FOLDER)
+    assert u.problems() == [] and not_blank(pixels)
+    assert till.codes == []
+    root.on_checkout(state("method")[0], [])
+    await u.until(lambda: root.feed is not None and not root.feed.running, "the camera closed")

@@ -1,39 +1,31 @@
-"""The camera preview on the code and face screens: frames from a `FrameSource` are read by a
-`FramePump` (its own threads) and the newest one is copied into ONE reused texture on the UI
-clock (a new texture per frame leaks: FIELD-NOTES). Mirrored, as shoppers expect."""
+"""The camera preview on the code and face screens: the newest frame of the app's one camera
+(`CameraFeed.latest`, read by its own pump threads) is copied into ONE reused texture on the
+UI clock (a new texture per frame leaks: FIELD-NOTES). Mirrored, as shoppers expect."""
 
 from __future__ import annotations
 
-import threading
+from collections.abc import Callable
 from typing import Any
 
 from kivy.clock import Clock
 from kivy.graphics.texture import Texture
 from kivy.uix.image import Image
 
-from kiosk.vision.frames import Frame, FrameSource
-from kiosk.vision.pump import FramePump
+from kiosk.vision.frames import Frame
 
 
 class CameraPreview(Image):
-    def __init__(self, source: FrameSource | None, fps: float = 30.0, **kwargs: Any) -> None:
+    def __init__(self, latest: Callable[[], Frame | None], fps: float = 30.0,
+                 **kwargs: Any) -> None:
         super().__init__(fit_mode="contain", **kwargs)
         self.kiosk_role = "camera"
         self.frames_shown = 0
         self.textures_made = 0
-        self._guard = threading.Lock()
-        self._latest: Frame | None = None
-        self._pump = FramePump(source, self._sink, name="preview").start() if source else None
+        self._latest = latest
         self._tick = Clock.schedule_interval(self._blit, 1 / fps)
 
-    def _sink(self, frame: Frame | None) -> None:
-        if frame is not None:
-            with self._guard:
-                self._latest = frame
-
     def _blit(self, _dt: float) -> None:
-        with self._guard:
-            frame, self._latest = self._latest, None
+        frame = self._latest()
         if frame is None:
             return
         h, w = frame.image.shape[:2]
@@ -51,6 +43,3 @@ class CameraPreview(Image):
 
     def stop(self) -> None:
         self._tick.cancel()
-        if self._pump is not None:
-            self._pump.stop()
-            self._pump = None

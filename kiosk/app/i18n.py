@@ -34,6 +34,28 @@ STRINGS: dict[str, tuple[str, str]] = {  # key: (zh, en)
     "offer_body": ("结账时出示会员身份，即享会员价与积分。",
                    "Pay here and join with one tap for member prices and points."),
     "offer_campaign": ("活动：{campaign}", "Campaign: {campaign}"),
+    "offer_coupon": ("广告专享券：{title}", "Coupon with this ad: {title}"),
+    "offer_until": ("有效期至 {date}", "Valid until {date}"),
+    "offer_loading": ("正在查询本广告的优惠…", "Looking up this ad's offer…"),
+    "claim_coupon": ("领取优惠券", "Claim the coupon"),
+    "claiming": ("正在领取…", "Claiming…"),
+    "claimed": ("已领取，已放入“我的优惠券”，结账时使用", "Claimed: it is in My coupons, "
+                                                  "use it when you pay"),
+    "claim_failed": ("暂时无法领取，请稍后再试", "The coupon cannot be claimed right now"),
+    "claim_limit": ("本券领取太频繁，请稍后再试", "Too many claims for this coupon, "
+                                             "please try later"),
+    "claim_gone": ("本券已领完或已过期", "This coupon has run out or expired"),
+    "claim_offline": ("网络中断，暂时无法领取", "Offline: the coupon cannot be claimed now"),
+    "my_coupons": ("我的优惠券", "My coupons"),
+    # e-receipt
+    "e_receipt": ("电子小票", "E-receipt"),
+    "receipt_title": ("电子小票", "Your e-receipt"),
+    "receipt_hint": ("用手机扫码查看并保存本单小票", "Scan with your phone to view and keep "
+                                                "this receipt"),
+    "receipt_order": ("订单 {order}", "Order {order}"),
+    "receipt_loading": ("正在生成电子小票…", "Preparing your e-receipt…"),
+    "receipt_failed": ("暂时无法生成电子小票，请向店员索取", "The e-receipt is not available now; "
+                                                     "please ask the staff"),
     "wallet": ("我的优惠券", "My coupons"),
     "wallet_empty": ("还没有优惠券。付款后一键入会即得欢迎券。",
                      "No coupons yet. Join after paying to get a welcome coupon."),

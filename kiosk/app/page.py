@@ -25,7 +25,7 @@ from kiosk.app.profiles import Rect, Scale, panes, qr_side
 from kiosk.app.qr import QrImage
 from kiosk.app.screens import View, seconds_left
 from kiosk.app.widgets import BG, PANEL, BusyArc, KioskButton, TextLine, column, paint
-from kiosk.vision.frames import FrameSource
+from kiosk.vision.frames import Frame
 
 
 @dataclass
@@ -35,7 +35,9 @@ class PageContext:
     on_action: Callable[[str], None]
     on_digits: Callable[[str], None]
     now_ms: Callable[[], int]
-    camera: Callable[[], FrameSource | None] | None = None
+    # the app's camera: its newest frame, and whether it failed to open (None: no camera)
+    frames: Callable[[], Frame | None] | None = None
+    camera_failed: Callable[[], bool] = lambda: False
 
 
 class Page(FloatLayout):
@@ -71,11 +73,10 @@ class Page(FloatLayout):
             picture.kiosk_role = "picture"
             box.add_widget(picture)
         if view.camera:
-            source = self.ctx.camera() if self.ctx.camera else None
-            if source is None:
+            if self.ctx.frames is None or self.ctx.camera_failed():
                 box.add_widget(TextLine(tr("camera_off", t), s, tone="error"))
             else:
-                self.camera = CameraPreview(source)
+                self.camera = CameraPreview(self.ctx.frames)
                 box.add_widget(self.camera)
         if view.waiting:
             spinner = BusyArc(s)

@@ -13,7 +13,8 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Coroutine
-from typing import Any
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
 
 from kivy.clock import Clock
 from kivy.uix.boxlayout import BoxLayout
@@ -23,18 +24,24 @@ from content.playlist import Play
 from kiosk.app import pages
 from kiosk.app.attract import AttractView
 from kiosk.app.bar import top_bar
+from kiosk.app.camera_feed import CameraFeed, FrameConsumer
+from kiosk.app.controller_calls import CallFailed
 from kiosk.app.i18n import tr
 from kiosk.app.page import Page, PageContext
 from kiosk.app.pin import PinResult
 from kiosk.app.profiles import Profile, Scale, panes
-from kiosk.app.screens import ACTIONS, View, view_for
+from kiosk.app.screens import ACTIONS, Action, Line, View, view_for
 from kiosk.app.services import Services
 from kiosk.app.shell import CornerTaps, IdleTimer, OfflineNotice, Shell, screen_for
 from kiosk.checkout.events import ShowMessage
 from kiosk.checkout.states import Idle, Joined, NeedSecondFactor, State, screen_name
 
+if TYPE_CHECKING:  # kiosk.checkout.camera pulls in OpenCV: not at app start
+    from kiosk.checkout.camera import Notice
+
 log = logging.getLogger(__name__)
-APP_SCREENS = ("offer", "wallet", "tech_pin", "technician")
+APP_SCREENS = ("offer", "wallet", "receipt", "tech_pin", "technician")
+PAID_SCREENS = ("OfferJoin", "Joined", "Done")  # where the e-receipt button is offered
 
 
 class KioskRoot(FloatLayout):
@@ -56,6 +63,10 @@ class KioskRoot(FloatLayout):
         self._key: tuple[Any, ...] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self.attract = AttractView(self._ad_touched, self.act)
+        self.notice: Notice | None = None  # what the camera step says (liveness, codes)
+        self.feed = (CameraFeed(services.camera, consumer=self._camera_consumer)
+                     if services.camera is not None else None)
+        self._camera_on = False
         if services.checkout is not None:
             services.checkout.add_listener(self.on_checkout)
         self._ticker = Clock.schedule_interval(self._tick, 0.5)
@@ -83,6 +94,8 @@ class KioskRoot(FloatLayout):
             self.message = messages[-1]
         elif screen_name(state) != screen_name(self.state):
             self.message = None
+        if screen_name(state) != screen_name(self.state):
+            self.notice = None
         self.state = state
         if isinstance(state, Joined) and state.result.coupon:
             self.shell = self.shell.add_coupon(state.result.coupon)
@@ -102,6 +115,15 @@ class KioskRoot(FloatLayout):
             self.spawn(getattr(self.services.checkout, name)(*args))
         elif action == "wallet":
             self.shell = sh.open("wallet")
+        elif action == "claim_coupon" and sh.offer and self.services.calls is not None:
+            campaign = str(sh.offer.get("campaign_id", ""))
+            self.shell = sh.update_offer(campaign, claim="claiming")
+            self.spawn(self._claim(campaign))
+        elif action == "receipt" and self.services.calls is not None:
+            order_id = paid_order_id(self.state)
+            if order_id is not None:
+                self.shell = sh.open("receipt", {"order_id": order_id})
+                self.spawn(self._fetch_receipt(order_id))
         elif action == "overlay_back":
             self.shell, self.pin_problem, self.tech_detail = sh.close_overlay(), None, []
         elif action == "logs" and self.services.logs is not None:
@@ -111,6 +133,40 @@ class KioskRoot(FloatLayout):
             self.spawn(self._self_test())
         elif action == "exit":
             self.services.exit()
+        self.refresh()
+
+    async def _fetch_offer(self, campaign: str) -> None:
+        assert self.services.calls is not None
+        try:
+            offer = await self.services.calls.ad_offer(campaign)
+            coupon = offer.get("coupon")
+            news = {"coupon": coupon if isinstance(coupon, dict) else None}
+        except CallFailed as exc:
+            log.info("app: no offer for campaign %s: %s", campaign, exc)
+            news = {"coupon": None}
+        self.shell = self.shell.update_offer(campaign, **news)
+        self.refresh()
+
+    async def _claim(self, campaign: str) -> None:
+        assert self.services.calls is not None
+        try:
+            coupon = await self.services.calls.claim_coupon(campaign)
+        except CallFailed as exc:
+            log.info("app: coupon of campaign %s not claimed: %s", campaign, exc)
+            self.shell = self.shell.update_offer(campaign, claim=exc.code)
+        else:
+            self.shell = self.shell.add_coupon(coupon).update_offer(campaign, claim="claimed")
+        self.refresh()
+
+    async def _fetch_receipt(self, order_id: str) -> None:
+        assert self.services.calls is not None
+        try:
+            link = await self.services.calls.receipt_link(order_id)
+            news: dict[str, Any] = {"url": link.get("url"), "expires_ms": link.get("expires_ms")}
+        except CallFailed as exc:
+            log.info("app: no e-receipt for %s: %s", order_id, exc)
+            news = {"error": exc.code}
+        self.shell = self.shell.update_receipt(order_id, **news)
         self.refresh()
 
     async def _self_test(self) -> None:
@@ -134,6 +190,22 @@ class KioskRoot(FloatLayout):
             self.pin_problem = tr("tech_pin_wrong", lang, left=result.tries_left)
         self.refresh()
 
+    def on_notice(self, notice: Notice) -> None:
+        """The camera step's news (`CameraPay`): a liveness prompt, a refused code..."""
+        self.notice = notice
+        self.refresh()
+
+    def _camera_consumer(self) -> FrameConsumer | None:
+        make = self.services.camera_pay
+        return make(self.on_notice) if make is not None else None
+
+    async def _switch_camera(self, on: bool) -> None:
+        assert self.feed is not None
+        await self.feed.want(on)
+        if on and self.feed.failed:
+            self._key = None  # rebuild the page: it says the camera is off
+            self.refresh()
+
     def _ad_touched(self) -> None:
         playback = self.services.playback
         play = playback.on_screen if playback is not None else None
@@ -145,6 +217,9 @@ class KioskRoot(FloatLayout):
             found = self.services.resolve(play.creative)
             if found is not None and found[1].startswith("image/"):
                 offer["picture"] = str(found[0])
+        if offer.get("campaign_id") and self.services.calls is not None:
+            offer["asking"] = True
+            self.spawn(self._fetch_offer(str(offer["campaign_id"])))
         self.shell = self.shell.open("offer", offer)
         self.refresh()
 
@@ -164,11 +239,23 @@ class KioskRoot(FloatLayout):
     def current_view(self) -> View | None:
         lang, sh = self.shell.lang, self.shell
         if self.screen == "checkout":
-            return view_for(self.state, lang, self.message, self.services.brands)
+            view = view_for(self.state, lang, self.message, self.services.brands)
+            if self.notice is not None and view.camera:
+                text = self.notice.zh if lang == "zh" else self.notice.en
+                tone = "info" if self.notice.key == "liveness_prompt" else "error"
+                role = "heading" if self.notice.key == "liveness_prompt" else "body"
+                view = replace(view, lines=(*view.lines, Line(text, role, tone)))
+            if (self.services.calls is not None and paid_order_id(self.state)
+                    and screen_name(self.state) in PAID_SCREENS):
+                view = replace(view, actions=(*view.actions,
+                                              Action("receipt", tr("e_receipt", lang))))
+            return view
         if self.screen == "offer":
             return pages.offer_view(sh.offer, lang, self.services.brands)
         if self.screen == "wallet":
             return pages.wallet_view(sh.coupons, lang)
+        if self.screen == "receipt":
+            return pages.receipt_view(sh.receipt, lang)
         if self.screen == "tech_pin":
             return pages.pin_view(lang, self.pin_problem)
         if self.screen == "technician":
@@ -179,10 +266,15 @@ class KioskRoot(FloatLayout):
         was = self.screen
         self.screen = screen_for(self.shell, screen_name(self.state))
         view = self.current_view()
-        key = (self.screen, view, self.shell.lang, self.shell.large_text, self.profile)
+        want_camera = view is not None and view.camera
+        if self.feed is not None and want_camera != self._camera_on:
+            self._camera_on = want_camera
+            self.spawn(self._switch_camera(want_camera))
+        failed = self.feed is not None and self.feed.failed
+        key = (self.screen, view, failed, self.shell.lang, self.shell.large_text, self.profile)
         if key == self._key:
             return
-        style_changed = self._key is None or key[2:] != self._key[2:]
+        style_changed = self._key is None or key[3:] != self._key[3:]
         self._key = key
         playback = self.services.playback
         if self.screen == "attract":
@@ -201,8 +293,10 @@ class KioskRoot(FloatLayout):
                 self.spawn(playback.pause())
         self._drop_page()
         assert view is not None
+        feed = self.feed
         ctx = PageContext(self.scale, self.shell.lang, self.act, self.digits,
-                          self.services.now_ms, self.services.camera)
+                          self.services.now_ms, feed.latest if feed is not None else None,
+                          (lambda: feed.failed) if feed is not None else (lambda: False))
         self.page = Page(view, ctx)
         self.add_widget(self.page)
         self.bar = top_bar(self.scale, self.shell.lang, panes(self.scale)["bar"], self.act)
@@ -235,3 +329,11 @@ class KioskRoot(FloatLayout):
         self._tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:
             log.error("app: action failed", exc_info=task.exception())
+
+
+def paid_order_id(state: State) -> str | None:
+    """The order of a checkout that has been paid (its e-receipt can be asked for)."""
+    order = getattr(state, "order", None)
+    if order is None or getattr(order, "state", None) not in ("paid", "refunded"):
+        return None
+    return str(order.order_id)

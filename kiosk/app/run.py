@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from kiosk.app import env
+from kiosk.app.controller_calls import AppCalls
 from kiosk.app.logbuffer import RecentLogs
 from kiosk.app.pin import PinGate
 from kiosk.app.profiles import PROFILES
@@ -89,7 +90,7 @@ async def run_app(opts: AppOptions) -> int:
             root.show_play(play)
 
     tasks: list[asyncio.Task[Any]] = []
-    agent = store = till = library = link = None
+    agent = store = till = library = link = faces = camera_pay = None
     camera = _camera(opts.camera)
     clock = AcceleratedClock(opts.speed) if opts.sample_content else None
     if opts.credentials is not None:
@@ -98,6 +99,7 @@ async def run_app(opts: AppOptions) -> int:
         from kiosk.agent.agent import AgentConfig, KioskAgent
         from kiosk.agent.store import SqliteAgentStore
         from kiosk.checkout.service import TerminalCheckout
+        from kiosk.checkout.states import FlowConfig
         from kiosk.player import ContentLibrary
         from kiosk.signage import TerminalSignage
 
@@ -108,9 +110,16 @@ async def run_app(opts: AppOptions) -> int:
                                        data_dir=opts.data_dir,
                                        heartbeat_s=opts.heartbeat_s), store)
         link = asyncio.create_task(agent.run())
-        register_face_deletion_on_disk(agent.commands, opts.data_dir, gallery=None,
+        if camera is not None:  # codes, and faces when this terminal has enrolled some
+            from kiosk.app.face_pay import camera_pay_factory, open_face_gallery
+
+            faces = await open_face_gallery(opts.data_dir, agent.now_ms())
+        register_face_deletion_on_disk(agent.commands, opts.data_dir,
+                                       gallery=faces.gallery if faces else None,
                                        record=agent.record, clock_ms=agent.now_ms)
-        till = TerminalCheckout(agent)
+        till = TerminalCheckout(agent, config=FlowConfig(face_pay=bool(faces and faces.enabled)))
+        if faces is not None:
+            camera_pay = camera_pay_factory(till, faces, agent.now_ms)
         playback = Playback(agent.record, show=show, clock=clock)
         if creds.content_key and not opts.sample_content:
             library = ContentLibrary(opts.data_dir / "content", opts.content_quota_mb * 2**20,
@@ -142,7 +151,9 @@ async def run_app(opts: AppOptions) -> int:
                       lambda: till.state.order.store_id if till and hasattr(
                           till.state, "order") else None),
         self_test=self_test_for(agent, library, opts.data_dir, camera),
-        pin=PinGate(opts.pin_hash), logs=logs, camera=camera, idle_s=opts.idle_s,
+        calls=AppCalls(agent) if agent else None,
+        pin=PinGate(opts.pin_hash), logs=logs, camera=camera, camera_pay=camera_pay,
+        idle_s=opts.idle_s,
         offline_grace_s=opts.offline_grace_s)
     app = KioskApp(services, profile)
     holder["app"] = app
@@ -151,8 +162,12 @@ async def run_app(opts: AppOptions) -> int:
     try:
         await app.async_run(async_lib="asyncio")
     finally:
+        if app.kiosk_root is not None and app.kiosk_root.feed is not None:
+            await app.kiosk_root.feed.aclose()
         if till is not None:
             await till.aclose()
+        if faces is not None:
+            await faces.aclose()
         for task in reversed(tasks):
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
