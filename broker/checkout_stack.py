@@ -20,7 +20,9 @@ from broker import storage
 from broker.members.api import member_handlers
 from broker.members.context import MemberContext
 from broker.members.desk import MemberDesk
+from broker.members.ereceipt_desk import EReceipts
 from broker.members.jobs import LoyaltyJobs
+from broker.members.member_prices import apply_member_prices
 from broker.members.programme import Programme
 from broker.members.settlement import Settlement
 from broker.members.wallets import MemberWallets
@@ -31,6 +33,7 @@ from broker.payments.provider import PaymentProvider
 from broker.payments.runtime import PaymentsRuntime, Push
 from broker.payments.service import CheckoutConfig
 from broker.settings import PaymentsSection
+from broker.storage.payments_records import OrderRecord
 from content.signing import load_or_create_private_key
 
 log = logging.getLogger(__name__)
@@ -49,6 +52,7 @@ class CheckoutStack:
     receipt_key: Ed25519PrivateKey
     sandbox: Any = None  # broker.payments.sandbox.server.SandboxServer when provider=sandbox
     jobs: LoyaltyJobs | None = None  # the daily loyalty jobs (tiers, expiry, birthdays)
+    ereceipts: EReceipts | None = None  # receipt.link and the e-receipt page (/r/<token>)
 
     async def stop(self) -> None:
         if self.jobs is not None:
@@ -58,7 +62,10 @@ class CheckoutStack:
             await self.sandbox.stop()
 
     def set_notify_base(self, base_url: str) -> None:
-        """Where providers post notifications (known once the HTTP server listens)."""
+        """Where providers post notifications and e-receipt links point (known once the HTTP
+        server listens)."""
+        if self.ereceipts is not None:
+            self.ereceipts.base_url = base_url
         set_url = getattr(self.runtime.provider, "set_notify_url", None)
         if set_url is not None:
             set_url(f"{base_url.rstrip('/')}/pay/notify/{self.runtime.provider.name}")
@@ -136,16 +143,22 @@ async def start_checkout(db: storage.Database, cfg: PaymentsSection, data_dir: P
         if desk_holder:
             await desk_holder[0].release_discounts(order)
 
+    async def member_prices(order: OrderRecord, member_id: str) -> OrderRecord:
+        return await apply_member_prices(db, order, member_id, now_ms=ctx.now_ms())
+
     runtime = PaymentsRuntime(db, provider, push=push, settle=settlement.settle,
                               on_refund=settlement.on_refund, on_closed=closed,
+                              member_prices=member_prices,
                               wallets=wallets, timings=timings, config=config,
                               sweep_s=cfg.sweep_s)
     desk = MemberDesk(ctx, settlement,
                       receipt_keys={RECEIPT_KEY_ID: receipt_key.public_key()})
     desk_holder.append(desk)
-    api = CheckoutApi(runtime.service, store_of=store_of, extra=member_handlers(desk),
-                      latency=runtime.latency)
-    stack = CheckoutStack(runtime, api, desk, settlement, wallets, ctx, receipt_key, sandbox)
+    ereceipts = EReceipts(db, receipt_key, base_url=public_url, now_ms=ctx.now_ms)
+    api = CheckoutApi(runtime.service, store_of=store_of,
+                      extra=member_handlers(desk, ereceipts), latency=runtime.latency)
+    stack = CheckoutStack(runtime, api, desk, settlement, wallets, ctx, receipt_key, sandbox,
+                          ereceipts=ereceipts)
     stack.set_notify_base(public_url)
     await runtime.start()
     stack.jobs = LoyaltyJobs(ctx).start()

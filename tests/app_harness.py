@@ -135,12 +135,18 @@ def not_blank(pixels: np.ndarray) -> bool:
 
 
 def decode_qr(pixels: np.ndarray) -> str:
-    """What a phone camera would read from the screen (OpenCV's QR detector)."""
+    """What a phone camera would read from the screen: OpenCV's QR detector, else ZXing (the
+    decoder many phone scanners use; OpenCV misses denser codes such as a 150-character
+    e-receipt link that ZXing and phones read)."""
     import cv2
+    import zxingcpp
 
-    detector = cv2.QRCodeDetector()
-    text, _points, _ = detector.detectAndDecode(cv2.cvtColor(pixels, cv2.COLOR_RGB2BGR))
-    return str(text)
+    bgr = cv2.cvtColor(pixels, cv2.COLOR_RGB2BGR)
+    text, _points, _ = cv2.QRCodeDetector().detectAndDecode(bgr)
+    if text:
+        return str(text)
+    found = zxingcpp.read_barcodes(bgr, formats=zxingcpp.BarcodeFormat.QRCode)
+    return found[0].text if found else ""
 
 
 _UI: Ui | None = None

@@ -61,6 +61,29 @@ def _member_order() -> Run:
     return r
 
 
+MEMBER_ITEMS = [ITEMS[0] | {"member_unit_fen": 590}, ITEMS[1],
+                ITEMS[2] | {"member_unit_fen": 1680}]
+
+
+def _member_prices() -> Run:
+    """Member prices on two items; the shopper is not known as a member (yet)."""
+    r = _run()
+    r.send(OrderPushed, order=order_json(items=MEMBER_ITEMS, amount_fen=4470, payable_fen=4470,
+                                         member_amount_fen=4150, member_saving_fen=320,
+                                         member_payable_fen=4150))
+    return r
+
+
+def _member_prices_applied() -> Run:
+    """A member of the brand: the member prices are part of the discount."""
+    r = _run()
+    r.send(OrderPushed, order=order_json(items=MEMBER_ITEMS, amount_fen=4470, discount_fen=320,
+                                         payable_fen=4150, member_id=MEMBER,
+                                         member_amount_fen=4150, member_saving_fen=320,
+                                         member_discount_fen=320, member_payable_fen=4150))
+    return r
+
+
 def _applied() -> Run:
     r = _member_order()
     r.send(ApplyPoints, points=10**9)
@@ -204,6 +227,7 @@ def _join_failed() -> Run:
 
 STATES: dict[str, Callable[[], Run]] = {
     "order": _order, "order_member": _member_order, "order_points_used": _applied,
+    "order_member_prices": _member_prices, "order_member_applied": _member_prices_applied,
     "applying": _applying, "method": _methods, "method_face_consent": _methods_consent,
     "method_face": _face_methods, "paying_sending": _sending, "qr": _qr, "code": _code,
     "paying_confirming": _confirming, "paying_unknown": _unknown, "face": _face,

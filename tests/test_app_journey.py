@@ -1,7 +1,8 @@
 """A shopper's whole visit, by simulated touches on the real app, against a real store
 (Mosquitto, the controller, the WeChat Pay sandbox): attract loop → tap the ad → the POS rings
 up an order → pay by QR (the sandbox wallet scans the code read back from the screenshot) →
-one tap to join → points shown → back to the attract loop. Screenshots of every step go to
+one tap to join → points shown → the e-receipt QR opens the receipt page → the coupon wallet →
+back to the attract loop. Screenshots of every step go to
 var/screenshots/journey/."""
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from conftest import agent_for, needs_mosquitto, provision, wait_until
 
 from broker.mosquitto import ManagedBroker
 from broker.storage import events as event_db
+from kiosk.app.controller_calls import AppCalls
 from kiosk.app.i18n import money, tr
 from kiosk.app.profiles import PROFILES
 from kiosk.app.root import KioskRoot
@@ -42,7 +44,8 @@ async def test_attract_to_qr_pay_to_join_and_back(tmp_path: Path, broker: Manage
         playback = Playback(agent.record, show=lambda play: holder["root"].show_play(play))
         root = KioskRoot(Services(device_id="till-ui", checkout=till, playback=playback,
                                   resolve=library_resolver(sample.library),
-                                  online=agent.connected.is_set), profile)
+                                  online=agent.connected.is_set, calls=AppCalls(agent)),
+                         profile)
         holder["root"] = root
         await run_agent(agent)
         # the signage stack plays what the verified library holds (here: the samples)
@@ -107,6 +110,19 @@ async def test_attract_to_qr_pay_to_join_and_back(tmp_path: Path, broker: Manage
             assert u.has_text("Welcome coupon")
             shot("joined-points")
 
+            await u.settle(1)
+            u.tap("receipt")  # the e-receipt: a QR the shopper's phone opens
+            await u.until(lambda: root.screen == "receipt" and "qr" in u.roles(),
+                          "the e-receipt QR")
+            await u.settle(2)
+            shot("e-receipt")
+            page = await shop.admin.get(decode_qr(u.capture()))
+            assert page.status_code == 200 and money(2500) in page.text
+            assert order.order_id in page.text
+            u.tap("overlay_back")
+            await u.until(lambda: "wallet" in u.buttons(), "back to the points")
+            await u.settle(1)
+
             u.tap("wallet")
             await u.until(lambda: root.screen == "wallet", "the coupon wallet")
             coupon = till.state.result.coupon  # type: ignore[union-attr]
@@ -129,7 +145,7 @@ async def test_attract_to_qr_pay_to_join_and_back(tmp_path: Path, broker: Manage
             await till.aclose()
 
         assert shots == ["attract", "ad-offer", "order", "payment-methods", "qr", "join-offer",
-                         "joined-points", "coupon-wallet", "attract-again"]
+                         "joined-points", "e-receipt", "coupon-wallet", "attract-again"]
         db = shop.c.db
         assert db is not None
 

@@ -6,7 +6,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from broker.members.ad_offers import AdOffers, ad_offer_handlers
 from broker.members.desk import MemberDesk
+from broker.members.ereceipt_desk import EReceipts
 from broker.payments.checkout_api import Handler, _params
 from kiosk.wire.messages import Request
 
@@ -38,12 +40,17 @@ class CouponParams(_P):
     code: Annotated[str, Field(min_length=1, max_length=64)]
 
 
+class LinkParams(_P):
+    order_id: OrderId
+
+
 class ClaimParams(_P):
     token: Annotated[str, Field(min_length=1, max_length=512)]
     member_id: MemberId
 
 
-def member_handlers(desk: MemberDesk) -> dict[str, Handler]:
+def member_handlers(desk: MemberDesk,
+                    ereceipts: EReceipts | None = None) -> dict[str, Handler]:
     async def offer(device_id: str, req: Request) -> dict[str, Any]:
         p = _params(OfferParams, req)
         return await desk.offer(p.order_id, device_id)
@@ -66,5 +73,15 @@ def member_handlers(desk: MemberDesk) -> dict[str, Handler]:
         p = _params(ClaimParams, req)
         return await desk.claim_receipt(p.token, p.member_id)
 
-    return {"member.offer": offer, "member.join": join, "points.apply": points,
-            "coupon.apply": coupon, "receipt.claim": claim}
+    async def receipt_link(device_id: str, req: Request) -> dict[str, Any]:
+        assert ereceipts is not None
+        p = _params(LinkParams, req)
+        return await ereceipts.link(p.order_id, device_id)
+
+    handlers: dict[str, Handler] = {
+        "member.offer": offer, "member.join": join, "points.apply": points,
+        "coupon.apply": coupon, "receipt.claim": claim}
+    handlers.update(ad_offer_handlers(AdOffers(desk.ctx)))  # ad.offer, coupon.claim
+    if ereceipts is not None:
+        handlers["receipt.link"] = receipt_link
+    return handlers

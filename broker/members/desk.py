@@ -20,6 +20,7 @@ from broker.loyalty.receipt_token import ReceiptTokenError
 from broker.loyalty.receipt_token import verify as verify_receipt
 from broker.loyalty.redemption import quote
 from broker.members.context import MemberContext
+from broker.members.member_prices import apply_member_prices
 from broker.members.programme import coupon_record, coupon_wire
 from broker.members.settlement import Settlement, redeem_ref
 from broker.payments.service import CheckoutError
@@ -124,7 +125,12 @@ class MemberDesk:
             raise CheckoutError("conflict", "the order belongs to another member")
         if order.points_used:
             raise CheckoutError("conflict", "points are already applied to this order")
-        bal = await points_db.balance(db, member_id, order.brand_id)
+        # the member is identified: member prices first, points then pay part of the rest
+        order = await apply_member_prices(db, order, member_id, now_ms=now)
+        try:
+            bal = await points_db.balance(db, member_id, order.brand_id)
+        except NotFoundError:  # not a member of the brand: no points here
+            raise CheckoutError("declined", f"not a member of {order.brand_id}") from None
         rules = self.ctx.programme(order.brand_id).redemption
         q = quote(bal.available, points, order.payable_fen, rules)
         if q.points_used == 0:

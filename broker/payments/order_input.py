@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 import hashlib
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    model_serializer,
+    model_validator,
+)
 
 from broker.storage.payments_records import MAX_ORDER_FEN
 
@@ -22,6 +29,23 @@ class OrderItem(BaseModel):
     qty: Annotated[int, Field(ge=1, le=10_000, strict=True)]
     unit_fen: Fen
     category: Annotated[str, Field(max_length=40)] = ""
+    # the price for members of the order's brand (docs/checkout.md, "Member prices")
+    member_unit_fen: Fen | None = None
+
+    @model_validator(mode="after")
+    def _member_price(self) -> OrderItem:
+        if self.member_unit_fen is not None and self.member_unit_fen > self.unit_fen:
+            raise ValueError(f"item {self.sku!r}: member_unit_fen {self.member_unit_fen} is "
+                             f"above its unit_fen {self.unit_fen}")
+        return self
+
+    @model_serializer(mode="wrap")
+    def _without_unset_member_price(self, handler: SerializerFunctionWrapHandler) -> Any:
+        # an item without a member price is stored (and digested) as before the field existed
+        data = handler(self)
+        if isinstance(data, dict) and data.get("member_unit_fen") is None:
+            data.pop("member_unit_fen", None)
+        return data
 
 
 class NewOrder(BaseModel):

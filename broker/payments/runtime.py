@@ -34,7 +34,12 @@ from broker.payments.provider import (
 )
 from broker.payments.reconcile import OurTrade, ReconciliationReport, reconcile
 from broker.payments.refunding import Refunder
-from broker.payments.service import CheckoutConfig, CheckoutService, FaceWallets
+from broker.payments.service import (
+    CheckoutConfig,
+    CheckoutService,
+    FaceWallets,
+    MemberPrices,
+)
 from broker.payments.sweeper import PaymentSweeper
 from broker.storage import payments as pay_db
 from broker.storage import refunds as refund_db
@@ -53,7 +58,7 @@ OnRefund = Callable[[OrderRecord, RefundRecord], Awaitable[None]]
 class PaymentsRuntime:
     def __init__(self, db: storage.Database, provider: PaymentProvider, *, push: Push,
                  settle: Settle | None = None, on_refund: OnRefund | None = None,
-                 on_closed: Settle | None = None,
+                 on_closed: Settle | None = None, member_prices: MemberPrices | None = None,
                  wallets: FaceWallets | None = None, timings: lc.Timings | None = None,
                  config: CheckoutConfig | None = None, sweep_s: float = 1.0,
                  clock: Callable[[], float] = time.time) -> None:
@@ -65,7 +70,8 @@ class PaymentsRuntime:
                                     settle=self._settle, changed=self._changed,
                                     auto_refund=self._auto_refund, clock=clock)
         self.service = CheckoutService(db, self.driver, config=config, wallets=wallets,
-                                       on_closed=on_closed, clock=clock)
+                                       on_closed=on_closed, member_prices=member_prices,
+                                       clock=clock)
         self.refunder = Refunder(db, self.driver, refunded=self._refunded)
         self._on_refund = on_refund
         self.latency = LatencyLog()

@@ -43,6 +43,11 @@ class FaceWallets(Protocol):
     async def agreement(self, member_id: str, provider: str) -> str | None: ...
 
 
+# A member was identified before paying (face): the order with the member prices applied
+# when the member belongs to the order's brand, else the order unchanged.
+MemberPrices = Callable[[OrderRecord, str], Awaitable[OrderRecord]]
+
+
 @dataclass(frozen=True, slots=True)
 class CheckoutConfig:
     order_ttl_s: float = 15 * 60  # an unpaid order closes after this
@@ -55,9 +60,11 @@ class CheckoutService:
     def __init__(self, db: storage.Database, driver: AttemptDriver, *,
                  config: CheckoutConfig | None = None, wallets: FaceWallets | None = None,
                  on_closed: Callable[[OrderRecord], Awaitable[None]] | None = None,
+                 member_prices: MemberPrices | None = None,
                  clock: Callable[[], float] = time.time) -> None:
         self.db = db
         self.on_closed = on_closed
+        self.member_prices = member_prices
         self.driver = driver
         self.provider = driver.provider
         self.config = config or CheckoutConfig()
@@ -109,10 +116,14 @@ class CheckoutService:
         order = await self.order(params.order_id, device_id)
         method, contract = params.method, None
         if params.method == "face":
-            method, contract = await self._face_method(order, params)
-            if order.member_id is None and params.face is not None:
+            member_id = await self._face_verified(order, params)
+            if self.member_prices is not None:
+                # a member of the order's brand pays the member prices (before the charge)
+                order = await self.member_prices(order, member_id)
+            method, contract = await self._face_funding(order, member_id)
+            if order.member_id is None:
                 # the face named the payer: points and receipts go to that member
-                await pay_db.set_member(self.db, order.order_id, params.face.member_id)
+                await pay_db.set_member(self.db, order.order_id, member_id)
         now = self.now_ms()
         ttl = self.config.qr_ttl_s if method == "native" else self.driver.timings.code_deadline_s
         draft = AttemptRecord(
@@ -139,7 +150,8 @@ class CheckoutService:
                                 "the outcome is being checked")
         return order, attempt
 
-    async def _face_method(self, order: OrderRecord, params: PayParams) -> tuple[str, str | None]:
+    async def _face_verified(self, order: OrderRecord, params: PayParams) -> str:
+        """The member the face names, once the match (and a second factor) is good enough."""
         face = params.face
         if face is None or self.wallets is None:
             raise CheckoutError("bad_request", "face pay is not available")
@@ -156,9 +168,14 @@ class CheckoutService:
                 # asked again (the terminal counts the tries and falls back to QR / code)
                 raise CheckoutError("second_factor_required",
                                     "those digits do not match: try again")
-        if await self.wallets.stored_value_balance(face.member_id) >= order.payable_fen:
-            return "face_balance", face.member_id
-        contract = await self.wallets.agreement(face.member_id, self.provider.name)
+        return face.member_id
+
+    async def _face_funding(self, order: OrderRecord, member_id: str) -> tuple[str, str | None]:
+        """Stored value when it covers the order, else the member's wallet agreement."""
+        assert self.wallets is not None
+        if await self.wallets.stored_value_balance(member_id) >= order.payable_fen:
+            return "face_balance", member_id
+        contract = await self.wallets.agreement(member_id, self.provider.name)
         if contract is None:
             raise CheckoutError("declined", "no stored value or wallet agreement for face pay")
         return "face_agreement", contract

@@ -21,6 +21,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 from broker.signage.localtime import Masks, masks_of
+from broker.signage.offer import CouponOffer
 from broker.signage.targeting import Rule
 from content.playlist import HOUR_MS, CampaignId, Sha256
 
@@ -103,6 +104,8 @@ class Campaign(_Frozen):
     `plays_per_hour` is the share of voice per screen; `frequency_cap_per_day` the most plays
     per screen per local day (spread evenly over the day's daypart hours); `budget_plays` the
     most plays over the whole flight on all screens together, paced evenly over what remains.
+    `offer` is the coupon a shopper can claim by tapping the ad (`offer.CouponOffer`; it plays
+    no part in scheduling).
     """
 
     campaign_id: CampaignId
@@ -118,6 +121,7 @@ class Campaign(_Frozen):
     creatives: Annotated[tuple[Creative, ...], Field(min_length=1, max_length=100)]
     rule: Rule = Rule()
     house: bool = False
+    offer: CouponOffer | None = None
 
     _masks: Masks = PrivateAttr(default=())
 
@@ -154,6 +158,9 @@ class Campaign(_Frozen):
         shas = [c.sha256 for c in self.creatives]
         if len(set(shas)) != len(shas):
             raise ValueError("the same creative is listed twice")
+        if self.offer is not None and self.offer.brand_id not in (None, self.brand_id):
+            raise ValueError(f"offer: the coupon is of brand {self.offer.brand_id!r}, but a "
+                             f"campaign of {self.brand_id!r} can only offer its own brand's")
         if self.house:
             self._check_house()
         else:

@@ -10,6 +10,7 @@ file wait up to the busy timeout; PostgreSQL is the choice for several controlle
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -20,7 +21,7 @@ from sqlalchemy import Connection, Engine, create_engine, event, make_url
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
-from broker.storage import loyalty_schema, payments_schema  # noqa: F401  (their tables)
+from broker.storage import ad_claims_schema, loyalty_schema, payments_schema  # noqa: F401
 from broker.storage.loop_sqlite import (
     LOOP_BUSY_TIMEOUT_MS,
     file_lock,
@@ -28,6 +29,9 @@ from broker.storage.loop_sqlite import (
     loop_write,
 )
 from broker.storage.schema import metadata
+from broker.storage.schema_upgrade import add_missing_columns
+
+log = logging.getLogger(__name__)
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 # WAL; a 32 MiB page cache per connection and checkpoints every ~40 MiB of WAL: measured to raise
@@ -173,11 +177,15 @@ class Database:
         return self.engine.dialect.name
 
     async def create_schema(self) -> None:
-        """Create whatever tables and indexes are missing (safe to call on every start)."""
+        """Create whatever tables and indexes are missing, and add columns a newer version
+        added to existing tables (`schema_upgrade`); safe to call on every start."""
         async with self.write() as conn:
             if self.schema is not None:
                 await conn.exec_driver_sql(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"')
             await conn.run_sync(metadata.create_all, checkfirst=True)
+            added = await conn.run_sync(add_missing_columns, metadata, self.schema)
+        if added:
+            log.warning("database upgraded: added column(s) %s", ", ".join(added))
 
     async def drop_schema(self) -> None:
         """Drop every table (and the PostgreSQL schema given to `open`). Destroys all data."""

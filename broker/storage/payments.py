@@ -234,6 +234,28 @@ async def apply_discount(db: Database, order_id: str, *, now_ms: int, discount_f
     return order
 
 
+async def apply_member_discount(db: Database, order_id: str, *, member_discount_fen: int,
+                                member_id: str, now_ms: int) -> tuple[OrderRecord, bool]:
+    """Add the member prices' saving to an open order's discount, once: (the order as it is
+    now, whether this call added it). Nothing is written when the order is no longer open,
+    already has its member discount, or would be left with less than 1 fen to pay. The order
+    is given the member unless it names one already."""
+    if member_discount_fen <= 0:
+        raise ValueError("member_discount_fen must be positive")
+    oc = orders.c
+    async with db.write() as conn:
+        r = await conn.execute(update(orders).where(
+            oc.order_id == order_id, oc.state == "open", oc.member_discount_fen == 0,
+            oc.amount_fen > oc.discount_fen + member_discount_fen).values(
+            discount_fen=oc.discount_fen + member_discount_fen,
+            member_discount_fen=member_discount_fen,
+            member_id=func.coalesce(oc.member_id, member_id), updated_ms=now_ms))
+        row = (await conn.execute(select(orders).where(oc.order_id == order_id))).first()
+    if row is None:
+        raise NotFoundError(f"no order {order_id!r}")
+    return order_from_row(row), r.rowcount == 1
+
+
 async def close_order(db: Database, order_id: str, *, now_ms: int) -> OrderRecord:
     """Close an open order (cancelled at the terminal, or expired). A paying or paid order is
     left as it is and returned: its attempt must be closed first."""

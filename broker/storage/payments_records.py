@@ -7,6 +7,7 @@ import secrets
 from dataclasses import dataclass, field
 from typing import Any
 
+from broker.payments import member_pricing
 from broker.payments.lifecycle import AttemptView
 from broker.storage.payments_schema import ATTEMPT_METHODS, ATTEMPT_STATES, ORDER_STATES
 from broker.storage.records import _check_ms, _check_text, _fail
@@ -40,7 +41,8 @@ class OrderRecord:
     created_ms: int
     expires_ms: int
     updated_ms: int
-    discount_fen: int = 0
+    discount_fen: int = 0  # every discount: member prices, points, coupon
+    member_discount_fen: int = 0  # the member prices' part of discount_fen (0: not applied)
     points_used: int = 0
     coupon_code: str | None = None
     member_id: str | None = None
@@ -61,6 +63,8 @@ class OrderRecord:
             _fail(what, f"amount_fen must be 1..{MAX_ORDER_FEN}, got {self.amount_fen!r}")
         if not 0 <= self.discount_fen < self.amount_fen:
             _fail(what, "discount_fen must be >= 0 and leave at least 1 fen to pay")
+        if not 0 <= self.member_discount_fen <= self.discount_fen:
+            _fail(what, "member_discount_fen must be 0..discount_fen")
         _check_text(what, "request_key", self.request_key, 200)
         for name in ("created_ms", "expires_ms", "updated_ms"):
             _check_ms(what, name, getattr(self, name))
@@ -69,12 +73,22 @@ class OrderRecord:
     def payable_fen(self) -> int:
         return self.amount_fen - self.discount_fen
 
+    def member_totals(self) -> member_pricing.MemberTotals:
+        return member_pricing.totals(self.items)
+
     def view(self) -> dict[str, Any]:
         """The order as the wire contract shows it (docs/checkout.md)."""
+        member = self.member_totals()
         return {
             "order_id": self.order_id, "store_id": self.store_id, "device_id": self.device_id,
-            "brand_id": self.brand_id, "items": list(self.items), "amount_fen": self.amount_fen,
-            "discount_fen": self.discount_fen, "payable_fen": self.payable_fen,
+            "brand_id": self.brand_id,
+            "items": [{**i, "member_unit_fen": i.get("member_unit_fen")} for i in self.items],
+            "amount_fen": self.amount_fen, "discount_fen": self.discount_fen,
+            "payable_fen": self.payable_fen, "member_amount_fen": member.member_fen,
+            "member_saving_fen": member.saving_fen,
+            "member_discount_fen": self.member_discount_fen,
+            "member_payable_fen": member_pricing.member_payable(
+                self.payable_fen, member.saving_fen, self.member_discount_fen),
             "state": self.state, "member_id": self.member_id, "points_used": self.points_used,
             "coupon_code": self.coupon_code, "created_ms": self.created_ms,
             "expires_ms": self.expires_ms, "paid_ms": self.paid_ms,

@@ -42,6 +42,8 @@ orders = Table(
     Column("items", JsonText, nullable=False),
     Column("amount_fen", BigInteger, nullable=False),
     Column("discount_fen", BigInteger, nullable=False, server_default="0"),
+    # the member prices' part of discount_fen (0: no member of the brand identified yet)
+    Column("member_discount_fen", BigInteger, nullable=False, server_default="0"),
     Column("points_used", BigInteger, nullable=False, server_default="0"),
     Column("coupon_code", String(64), nullable=True),
     Column("member_id", String(40), nullable=True),
@@ -64,6 +66,8 @@ orders = Table(
     CheckConstraint(_in("state", ORDER_STATES), name="state"),
     CheckConstraint("amount_fen > 0 AND discount_fen >= 0 AND discount_fen < amount_fen",
                     name="amounts"),
+    CheckConstraint("member_discount_fen >= 0 AND member_discount_fen <= discount_fen",
+                    name="member_discount"),
     CheckConstraint("refunded_fen >= 0 AND refunded_fen <= amount_fen - discount_fen",
                     name="refunded"),
     Index(None, "device_id", "created_ms"),

@@ -23,6 +23,7 @@ from broker.web.auth import admin_dependency
 from broker.web.content_routes import content_router
 from broker.web.members_api import members_router
 from broker.web.payments_api import payments_router
+from broker.web.receipt_page import receipt_router
 from broker.web.signage_api import signage_router
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
@@ -61,6 +62,7 @@ def create_app(controller: Controller) -> FastAPI:
     app.include_router(signage_router(controller))
     app.include_router(payments_router(controller))
     app.include_router(members_router(controller))
+    app.include_router(receipt_router(controller))
 
     def db() -> storage.Database:
         if controller.db is None:

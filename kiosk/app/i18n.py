@@ -47,6 +47,12 @@ STRINGS: dict[str, tuple[str, str]] = {  # key: (zh, en)
     "claim_gone": ("本券已领完或已过期", "This coupon has run out or expired"),
     "claim_offline": ("网络中断，暂时无法领取", "Offline: the coupon cannot be claimed now"),
     "my_coupons": ("我的优惠券", "My coupons"),
+    # member prices on the order
+    "member_price_line": ("　会员价 {price}/件", "   member price {price} each"),
+    "member_total": ("会员价合计", "Member total"),
+    "member_save": ("会员本单省 {amount}：刷脸付款或用积分即享", "Members save {amount}: pay by "
+                                                      "face or use points"),
+    "member_prices_applied": ("会员价优惠", "Member prices"),
     # e-receipt
     "e_receipt": ("电子小票", "E-receipt"),
     "receipt_title": ("电子小票", "Your e-receipt"),
@@ -74,6 +80,7 @@ STRINGS: dict[str, tuple[str, str]] = {  # key: (zh, en)
     "to_pay": ("应付", "To pay"),
     "pay": ("去付款", "Pay"),
     "use_points": ("用积分抵现金", "Use my points as cash"),
+    "use_coupon": ("使用我的优惠券", "Use my coupon"),
     "applying": ("正在计算优惠…", "Applying your discount…"),
     "apply_failed": ("暂时无法使用，请稍后再试", "Could not apply that now. Please try again."),
     "bad_code": ("这不是付款码", "That is not a payment code."),

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -34,7 +34,14 @@ from kiosk.app.screens import ACTIONS, Action, Line, View, view_for
 from kiosk.app.services import Services
 from kiosk.app.shell import CornerTaps, IdleTimer, OfflineNotice, Shell, screen_for
 from kiosk.checkout.events import ShowMessage
-from kiosk.checkout.states import Idle, Joined, NeedSecondFactor, State, screen_name
+from kiosk.checkout.states import (
+    Idle,
+    Joined,
+    NeedSecondFactor,
+    OrderShown,
+    State,
+    screen_name,
+)
 
 if TYPE_CHECKING:  # kiosk.checkout.camera pulls in OpenCV: not at app start
     from kiosk.checkout.camera import Notice
@@ -119,6 +126,10 @@ class KioskRoot(FloatLayout):
             campaign = str(sh.offer.get("campaign_id", ""))
             self.shell = sh.update_offer(campaign, claim="claiming")
             self.spawn(self._claim(campaign))
+        elif action == "use_coupon" and self.services.checkout is not None:
+            coupon = usable_coupon(self.state, sh.coupons)
+            if coupon is not None:
+                self.spawn(self.services.checkout.apply_coupon(str(coupon["code"])))
         elif action == "receipt" and self.services.calls is not None:
             order_id = paid_order_id(self.state)
             if order_id is not None:
@@ -245,6 +256,10 @@ class KioskRoot(FloatLayout):
                 tone = "info" if self.notice.key == "liveness_prompt" else "error"
                 role = "heading" if self.notice.key == "liveness_prompt" else "body"
                 view = replace(view, lines=(*view.lines, Line(text, role, tone)))
+            if usable_coupon(self.state, sh.coupons) is not None:
+                view = replace(view, actions=(
+                    *view.actions[:1], Action("use_coupon", tr("use_coupon", lang)),
+                    *view.actions[1:]))
             if (self.services.calls is not None and paid_order_id(self.state)
                     and screen_name(self.state) in PAID_SCREENS):
                 view = replace(view, actions=(*view.actions,
@@ -337,3 +352,15 @@ def paid_order_id(state: State) -> str | None:
     if order is None or getattr(order, "state", None) not in ("paid", "refunded"):
         return None
     return str(order.order_id)
+
+
+def usable_coupon(state: State, coupons: tuple[Mapping[str, Any], ...]) -> Mapping[str, Any] | None:
+    """A wallet coupon of the order's brand that the order on screen could take (one coupon
+    per order; the controller checks the rest: minimum spend, validity, once only)."""
+    if not isinstance(state, OrderShown) or state.awaiting is not None:
+        return None
+    order = state.order
+    if order.coupon_code or order.state != "open":
+        return None
+    return next((c for c in reversed(coupons) if c.get("brand_id") == order.brand_id
+                 and c.get("code")), None)

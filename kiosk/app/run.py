@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from kiosk.app import env
+from kiosk.app import env, memory
 from kiosk.app.controller_calls import AppCalls
 from kiosk.app.logbuffer import RecentLogs
 from kiosk.app.pin import PinGate
@@ -74,6 +74,7 @@ async def _write_stats(app: Any, path: Path) -> None:
 
 
 async def run_app(opts: AppOptions) -> int:
+    memory.limit_arenas()  # before Kivy and the decoders start their threads (memory.py)
     profile = PROFILES[opts.profile]
     env.prepare(opts.data_dir / "kivy")
     from kivy.config import Config

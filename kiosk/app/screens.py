@@ -17,6 +17,7 @@ from typing import Literal
 
 from kiosk.app.i18n import brand_name, coupon_title, message_text, money, tr
 from kiosk.checkout.events import ShowMessage
+from kiosk.checkout.model import Order
 from kiosk.checkout.states import (
     CODE,
     FACE,
@@ -102,11 +103,17 @@ def view_for(state: State, lang: str, message: ShowMessage | None = None,
     pay_line = Line(f"{t('to_pay')} {money(order.payable_fen)}", "amount")
     note = _note(message, lang)
     if isinstance(state, OrderShown):
-        rows = tuple((t("item_line", name=i.name or i.sku, qty=i.qty), money(i.qty * i.unit_fen))
-                     for i in order.items)
+        rows = _item_rows(order, t)
         totals = [(t("total"), money(order.amount_fen))]
-        if order.discount_fen:
-            totals.append((t("savings"), money(-order.discount_fen)))
+        if order.member_discount_fen:
+            totals.append((t("member_prices_applied"), money(-order.member_discount_fen)))
+        if order.discount_fen - order.member_discount_fen:
+            totals.append((t("savings"), money(-(order.discount_fen - order.member_discount_fen))))
+        if (not order.member_discount_fen and order.member_saving_fen
+                and order.member_payable_fen is not None):
+            # not a member yet (or not known to be one): what a member would pay
+            totals.append((t("member_total"), money(order.member_payable_fen)))
+            totals.append((t("member_save", amount=money(order.member_saving_fen)), ""))
         if order.points_used:
             totals.append((t("points_used", points=order.points_used), ""))
         if order.coupon_code:
@@ -229,3 +236,14 @@ def seconds_left(deadline_ms: int | None, now_ms: int) -> int | None:
     if deadline_ms is None or deadline_ms <= 0:
         return None
     return max(0, (deadline_ms - now_ms + 999) // 1000)
+
+
+def _item_rows(order: Order, t: _Tr) -> tuple[tuple[str, str], ...]:
+    """Each item and its total; under it, its member price where the store set one."""
+    rows: list[tuple[str, str]] = []
+    for i in order.items:
+        rows.append((t("item_line", name=i.name or i.sku, qty=i.qty), money(i.qty * i.unit_fen)))
+        member = i.member_unit_fen
+        if member is not None and member < i.unit_fen:
+            rows.append((t("member_price_line", price=money(member)), money(i.qty * member)))
+    return tuple(rows)

@@ -22,6 +22,8 @@ from kivy.clock import Clock
 from kivy.uix.floatlayout import FloatLayout
 from kivy.uix.image import Image
 
+from kiosk.app import memory
+
 log = logging.getLogger(__name__)
 FADE_S = 0.4
 
@@ -106,6 +108,8 @@ class AdStage(FloatLayout):
             layer.stop()
         if layer.parent is self:
             self.remove_widget(layer)
+        if isinstance(layer, VideoLayer):
+            memory.trim()  # its decoder's frame buffers: back to the system (memory.py)
 
     def _count(self, dt: float) -> bool:
         if not self._fading:

@@ -38,6 +38,7 @@ class Item(_Wire):
     qty: Annotated[int, Field(ge=0, strict=True)] = 1
     unit_fen: Fen = 0
     category: str = ""
+    member_unit_fen: Fen | None = None  # the price for members of the brand, when set
 
 
 class Order(_Wire):
@@ -49,6 +50,13 @@ class Order(_Wire):
     amount_fen: Fen
     discount_fen: Fen = 0
     payable_fen: Fen
+    # member prices (docs/checkout.md): the items' total for members, what a member of the
+    # brand saves on it, the part of discount_fen that is that saving (0: not applied yet)
+    # and what a member would pay now; None / 0 from a controller without member prices
+    member_amount_fen: Fen | None = None
+    member_saving_fen: Fen = 0
+    member_discount_fen: Fen = 0
+    member_payable_fen: Fen | None = None
     state: OrderState
     member_id: str | None = None
     points_used: Annotated[int, Field(ge=0, strict=True)] = 0
