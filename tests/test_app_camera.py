@@ -113,8 +113,9 @@ def phone_showing(text: str) -> np.ndarray:
     return cv2.cvtColor(scene, cv2.COLOR_GRAY2BGR)
 
 
+@pytest.mark.parametrize("profile_name", list(PROFILES))
 async def test_the_code_screen_reads_codes_through_the_app_camera_and_says_what_it_refused(
-        ) -> None:
+        profile_name: str) -> None:
     """One camera for the preview and the checkout: a hostile QR is refused on screen, in the
     shopper's language; a payment code held up goes to the checkout once."""
     from kiosk.checkout.camera import CameraPay, Notice
@@ -136,15 +137,15 @@ async def test_the_code_screen_reads_codes_through_the_app_camera_and_says_what_
                          gallery=Gallery(background=False), consents=nobody, on_notice=notify)
 
     root = KioskRoot(Services(camera=camera, camera_pay=pay, now_ms=lambda: now),
-                     PROFILES["10in-landscape"])
+                     PROFILES[profile_name])
     root.on_checkout(flow_state, [message] if message else [])
     u = ui()
-    u.show(root, PROFILES["10in-landscape"])
+    u.show(root, PROFILES[profile_name])
     await u.until(lambda: root.notice is not None, "a notice for the refused code")
     await u.settle(2)
     assert root.notice is not None and root.notice.key == "code_refused"
     assert u.has_text(root.notice.zh) and till.codes == []
-    u.screenshot("camera-code-refused-10in-landscape", FOLDER)
+    u.screenshot(f"camera-code-refused-{profile_name}", FOLDER)
     assert u.problems() == []
     root.act("lang")
     await u.settle(2)
@@ -158,7 +159,9 @@ async def test_the_code_screen_reads_codes_through_the_app_camera_and_says_what_
     assert root.notice is None
 
 
-async def test_the_face_screen_shows_the_liveness_prompt_from_the_checkout_camera() -> None:
+@pytest.mark.parametrize("profile_name", list(PROFILES))
+async def test_the_face_screen_shows_the_liveness_prompt_from_the_checkout_camera(
+        profile_name: str) -> None:
     from kiosk.checkout.camera import CameraPay, Notice
     from kiosk.face.gallery import Gallery
     from kiosk.face.liveness import PROMPTS
@@ -175,16 +178,16 @@ async def test_the_face_screen_shows_the_liveness_prompt_from_the_checkout_camer
                          gallery=Gallery(background=False), consents=nobody, on_notice=notify)
 
     root = KioskRoot(Services(camera=ColourSource, camera_pay=pay, now_ms=lambda: now),
-                     PROFILES["12in-landscape"])
+                     PROFILES[profile_name])
     root.on_checkout(flow_state, [message] if message else [])
     u = ui()
-    u.show(root, PROFILES["12in-landscape"])
+    u.show(root, PROFILES[profile_name])
     await u.until(lambda: root.notice is not None, "the liveness prompt")
     await u.settle(2)
     assert root.notice is not None and root.notice.key == "liveness_prompt"
     assert root.notice.zh in {zh for zh, _en in PROMPTS.values()}
     assert u.has_text(root.notice.zh)
-    _path, pixels = u.screenshot("camera-face-prompt-12in-landscape", FOLDER)
+    _path, pixels = u.screenshot(f"camera-face-prompt-{profile_name}", FOLDER)
     assert u.problems() == [] and not_blank(pixels)
     assert till.codes == []
     root.on_checkout(state("method")[0], [])

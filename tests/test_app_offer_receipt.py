@@ -94,20 +94,22 @@ async def test_an_ads_coupon_is_claimed_with_one_tap_into_the_wallet(profile_nam
     assert decode_qr(pixels) == AD_COUPON["code"]
 
 
+@pytest.mark.parametrize("profile_name", list(PROFILES))
 @pytest.mark.parametrize(("fail", "key"), [("rate_limited", "claim_limit"),
                                            ("conflict", "claim_gone"),
                                            ("offline", "claim_offline")])
-async def test_a_claim_that_fails_says_why_in_the_shoppers_language(fail: str, key: str) -> None:
+async def test_a_claim_that_fails_says_why_in_the_shoppers_language(
+        fail: str, key: str, profile_name: str) -> None:
     calls = Calls(fail=fail)
-    root = offer_root(calls, "10in-landscape", "en")
+    root = offer_root(calls, profile_name, "en")
     u = ui()
-    u.show(root, PROFILES["10in-landscape"])
+    u.show(root, PROFILES[profile_name])
     await u.until(lambda: "claim_coupon" in u.buttons(), "the claim button")
     await u.settle(1)  # laid out
     u.tap("claim_coupon")
     await u.until(lambda: u.has_text(tr(key, "en")), f"the {fail} message")
     assert root.shell.coupons == ()
-    check(f"ad-offer-{fail}-10in-landscape", [tr("back", "en")])
+    check(f"ad-offer-{fail}-{profile_name}", [tr("back", "en")])
 
 
 @pytest.mark.parametrize("profile_name", list(PROFILES))
@@ -141,19 +143,21 @@ async def test_the_e_receipt_qr_after_paying_opens_the_receipt_link(profile_name
     assert COUPON["code"] not in " ".join(u.texts())
 
 
-async def test_no_e_receipt_button_without_a_controller_and_a_clear_page_when_it_fails() -> None:
+@pytest.mark.parametrize("profile_name", list(PROFILES))
+async def test_no_e_receipt_button_without_a_controller_and_a_clear_page_when_it_fails(
+        profile_name: str) -> None:
     flow_state, message, now = state("joined")
-    root = KioskRoot(Services(now_ms=lambda: now), PROFILES["12in-portrait"])
+    root = KioskRoot(Services(now_ms=lambda: now), PROFILES[profile_name])
     root.on_checkout(flow_state, [message] if message else [])
     u = ui()
-    u.show(root, PROFILES["12in-portrait"])
+    u.show(root, PROFILES[profile_name])
     await u.settle(1)
     assert "receipt" not in u.buttons()
     failing = KioskRoot(Services(calls=Calls(fail="unavailable"), now_ms=lambda: now),  # type: ignore[arg-type]
-                        PROFILES["12in-portrait"])
+                        PROFILES[profile_name])
     failing.on_checkout(flow_state, [message] if message else [])
-    u.show(failing, PROFILES["12in-portrait"])
+    u.show(failing, PROFILES[profile_name])
     await u.settle(1)
     u.tap("receipt")
     await u.until(lambda: u.has_text(tr("receipt_failed", "zh")), "the failure")
-    check("receipt-failed-12in-portrait", [tr("close", "zh")])
+    check(f"receipt-failed-{profile_name}", [tr("close", "zh")])
