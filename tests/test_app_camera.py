@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pytest
@@ -17,6 +18,9 @@ from kiosk.app.profiles import PROFILES
 from kiosk.app.root import KioskRoot
 from kiosk.app.services import Services
 from kiosk.vision.frames import Frame
+
+if TYPE_CHECKING:
+    from kiosk.checkout.camera import CameraPay, Notice
 
 FOLDER = SHOTS / "kiosk"
 
@@ -101,6 +105,22 @@ class Till:
         raise AssertionError("no face in this test")
 
 
+def camera_pay_for(till: Till) -> Callable[[Callable[[Notice], None]], CameraPay]:
+    """`Services.camera_pay`: the real camera step over `till`, no faces enrolled."""
+    from kiosk.checkout.camera import CameraPay
+    from kiosk.face.gallery import Gallery
+    from kiosk.vision.scanner import CodeScanner
+
+    async def nobody(_member: str) -> None:
+        return None
+
+    def make(notify: Callable[[Notice], None]) -> CameraPay:
+        return CameraPay(till, scanner=CodeScanner(), encoder=lambda _f: [],  # type: ignore[arg-type]
+                         gallery=Gallery(background=False), consents=nobody, on_notice=notify)
+
+    return make
+
+
 def phone_showing(text: str) -> np.ndarray:
     import cv2
 
@@ -118,10 +138,6 @@ async def test_the_code_screen_reads_codes_through_the_app_camera_and_says_what_
         profile_name: str) -> None:
     """One camera for the preview and the checkout: a hostile QR is refused on screen, in the
     shopper's language; a payment code held up goes to the checkout once."""
-    from kiosk.checkout.camera import CameraPay, Notice
-    from kiosk.face.gallery import Gallery
-    from kiosk.vision.scanner import CodeScanner
-
     flow_state, message, now = state("code")
     till = Till(flow_state)
     shown: list[PictureSource] = []
@@ -129,12 +145,7 @@ async def test_the_code_screen_reads_codes_through_the_app_camera_and_says_what_
         shown.append(PictureSource(phone_showing("javascript:alert(1)")))
         return shown[-1]
 
-    async def nobody(_member: str) -> None:
-        return None
-
-    def pay(notify: Callable[[Notice], None]) -> CameraPay:  # Services.camera_pay
-        return CameraPay(till, scanner=CodeScanner(), encoder=lambda _f: [],  # type: ignore[arg-type]
-                         gallery=Gallery(background=False), consents=nobody, on_notice=notify)
+    pay = camera_pay_for(till)
 
     root = KioskRoot(Services(camera=camera, camera_pay=pay, now_ms=lambda: now),
                      PROFILES[profile_name])
@@ -162,20 +173,12 @@ async def test_the_code_screen_reads_codes_through_the_app_camera_and_says_what_
 @pytest.mark.parametrize("profile_name", list(PROFILES))
 async def test_the_face_screen_shows_the_liveness_prompt_from_the_checkout_camera(
         profile_name: str) -> None:
-    from kiosk.checkout.camera import CameraPay, Notice
-    from kiosk.face.gallery import Gallery
     from kiosk.face.liveness import PROMPTS
-    from kiosk.vision.scanner import CodeScanner
 
     flow_state, message, now = state("face")
     till = Till(flow_state)
 
-    async def nobody(_member: str) -> None:
-        return None
-
-    def pay(notify: Callable[[Notice], None]) -> CameraPay:
-        return CameraPay(till, scanner=CodeScanner(), encoder=lambda _f: [],  # type: ignore[arg-type]
-                         gallery=Gallery(background=False), consents=nobody, on_notice=notify)
+    pay = camera_pay_for(till)
 
     root = KioskRoot(Services(camera=ColourSource, camera_pay=pay, now_ms=lambda: now),
                      PROFILES[profile_name])

@@ -33,8 +33,6 @@ expired (at or after `expires_ms`).
 
 from __future__ import annotations
 
-import base64
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Literal
@@ -42,13 +40,14 @@ from typing import Literal
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from broker.loyalty import base64url
+
 PREFIX = "R1."
 MAX_TOKEN_CHARS = 512
 TOKEN_ID_BYTES = 12
 STRING_LIMITS = (("key_id", 16), ("brand_id", 32), ("store_id", 32), ("order_ref", 64))
 _FIXED = TOKEN_ID_BYTES + 6 + 6 + 4
 _MAX_MS = (1 << 48) - 1
-_B64 = re.compile(r"[A-Za-z0-9_-]+")
 Reason = Literal["malformed", "bad_signature", "unknown_key", "expired", "not_yet_valid"]
 
 
@@ -71,16 +70,14 @@ class ReceiptClaim:
 
 
 def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+    return base64url.encode(data)
 
 
 def _unb64(text: str) -> bytes:
-    if not _B64.fullmatch(text) or len(text) % 4 == 1:
-        raise ReceiptTokenError("malformed", "not base64url")
-    data = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-    if _b64(data) != text:
-        raise ReceiptTokenError("malformed", "non-canonical base64url")
-    return data
+    try:
+        return base64url.decode(text)
+    except ValueError as exc:
+        raise ReceiptTokenError("malformed", str(exc)) from None
 
 
 def _encode(claim: ReceiptClaim) -> bytes:

@@ -19,7 +19,6 @@ checked before the expiry, so a tampered token is `bad_signature` (or `malformed
 
 from __future__ import annotations
 
-import base64
 import re
 from dataclasses import dataclass
 from typing import Literal
@@ -27,13 +26,14 @@ from typing import Literal
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from broker.loyalty import base64url
+
 PREFIX = "er1."
 MAX_TOKEN_CHARS = 256
 DEFAULT_TTL_MS = 30 * 86_400_000
 _ORDER_ID = re.compile(r"o[a-z2-7]{12}")
 _PAYLOAD_BYTES = 6 + 13
 _MAX_MS = (1 << 48) - 1
-_B64 = re.compile(r"[A-Za-z0-9_-]+")
 Reason = Literal["malformed", "bad_signature", "expired"]
 
 
@@ -50,16 +50,14 @@ class EReceiptClaim:
 
 
 def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+    return base64url.encode(data)
 
 
 def _unb64(text: str) -> bytes:
-    if not _B64.fullmatch(text) or len(text) % 4 == 1:
-        raise EReceiptTokenError("malformed", "not base64url")
-    data = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-    if _b64(data) != text:
-        raise EReceiptTokenError("malformed", "non-canonical base64url")
-    return data
+    try:
+        return base64url.decode(text)
+    except ValueError as exc:
+        raise EReceiptTokenError("malformed", str(exc)) from None
 
 
 def issue(key: Ed25519PrivateKey, order_id: str, *, now_ms: int,
