@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Coroutine, Mapping
+from collections.abc import Coroutine
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -27,6 +27,7 @@ from kiosk.app.bar import top_bar
 from kiosk.app.camera_feed import CameraFeed, FrameConsumer
 from kiosk.app.controller_calls import CallFailed
 from kiosk.app.i18n import tr
+from kiosk.app.order_extras import PAID_SCREENS, paid_order_id, usable_coupon
 from kiosk.app.page import Page, PageContext
 from kiosk.app.pin import PinResult
 from kiosk.app.profiles import Profile, Scale, panes
@@ -34,21 +35,13 @@ from kiosk.app.screens import ACTIONS, Action, Line, View, view_for
 from kiosk.app.services import Services
 from kiosk.app.shell import CornerTaps, IdleTimer, OfflineNotice, Shell, screen_for
 from kiosk.checkout.events import ShowMessage
-from kiosk.checkout.states import (
-    Idle,
-    Joined,
-    NeedSecondFactor,
-    OrderShown,
-    State,
-    screen_name,
-)
+from kiosk.checkout.states import Idle, Joined, NeedSecondFactor, State, screen_name
 
 if TYPE_CHECKING:  # kiosk.checkout.camera pulls in OpenCV: not at app start
     from kiosk.checkout.camera import Notice
 
 log = logging.getLogger(__name__)
 APP_SCREENS = ("offer", "wallet", "receipt", "tech_pin", "technician")
-PAID_SCREENS = ("OfferJoin", "Joined", "Done")  # where the e-receipt button is offered
 
 
 class KioskRoot(FloatLayout):
@@ -345,22 +338,3 @@ class KioskRoot(FloatLayout):
         if not task.cancelled() and task.exception() is not None:
             log.error("app: action failed", exc_info=task.exception())
 
-
-def paid_order_id(state: State) -> str | None:
-    """The order of a checkout that has been paid (its e-receipt can be asked for)."""
-    order = getattr(state, "order", None)
-    if order is None or getattr(order, "state", None) not in ("paid", "refunded"):
-        return None
-    return str(order.order_id)
-
-
-def usable_coupon(state: State, coupons: tuple[Mapping[str, Any], ...]) -> Mapping[str, Any] | None:
-    """A wallet coupon of the order's brand that the order on screen could take (one coupon
-    per order; the controller checks the rest: minimum spend, validity, once only)."""
-    if not isinstance(state, OrderShown) or state.awaiting is not None:
-        return None
-    order = state.order
-    if order.coupon_code or order.state != "open":
-        return None
-    return next((c for c in reversed(coupons) if c.get("brand_id") == order.brand_id
-                 and c.get("code")), None)
