@@ -69,10 +69,6 @@ class ReceiptClaim:
     expires_ms: int
 
 
-def _b64(data: bytes) -> str:
-    return base64url.encode(data)
-
-
 def _unb64(text: str) -> bytes:
     try:
         return base64url.decode(text)
@@ -131,8 +127,8 @@ def issue(signing_key: Ed25519PrivateKey, *, key_id: str, brand_id: str, store_i
         raise ValueError("ttl_ms must be positive")
     claim = ReceiptClaim(token_id.hex(), key_id, brand_id, store_id, order_ref, amount_fen,
                          issued_ms, issued_ms + ttl_ms)
-    signed = PREFIX + _b64(_encode(claim))
-    return f"{signed}.{_b64(signing_key.sign(signed.encode('ascii')))}"
+    signed = PREFIX + base64url.encode(_encode(claim))
+    return f"{signed}.{base64url.encode(signing_key.sign(signed.encode('ascii')))}"
 
 
 def verify(text: str, public_keys: Mapping[str, Ed25519PublicKey], now_ms: int, *,

@@ -49,10 +49,6 @@ class EReceiptClaim:
     expires_ms: int
 
 
-def _b64(data: bytes) -> str:
-    return base64url.encode(data)
-
-
 def _unb64(text: str) -> bytes:
     try:
         return base64url.decode(text)
@@ -68,8 +64,8 @@ def issue(key: Ed25519PrivateKey, order_id: str, *, now_ms: int,
     if ttl_ms < 1 or not 0 <= now_ms + ttl_ms <= _MAX_MS:
         raise ValueError("need ttl_ms >= 1 and an expiry below 2**48 ms")
     payload = (now_ms + ttl_ms).to_bytes(6, "big") + order_id.encode("ascii")
-    signed = PREFIX + _b64(payload)
-    return f"{signed}.{_b64(key.sign(signed.encode('ascii')))}"
+    signed = PREFIX + base64url.encode(payload)
+    return f"{signed}.{base64url.encode(key.sign(signed.encode('ascii')))}"
 
 
 def verify(text: str, public_key: Ed25519PublicKey, now_ms: int) -> EReceiptClaim:
