@@ -26,6 +26,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from pydantic import BaseModel
 
+from broker.mqtt_reads import buffer_reads
 from kiosk.agent.backoff import Backoff
 from kiosk.aio import first_to_exit
 from kiosk.wire import codec, paho_speed
@@ -108,6 +109,7 @@ class ControllerLink:
                 ) as client:
                     self._client = client
                     _stamp_arrivals(client)
+                    buffer_reads(client._client)  # one recv for many packets (see module)
                     # Acks to a thousand terminals are in flight at once by design.
                     client.pending_calls_threshold = 10_000
                     for ch in SHARED_CHANNELS:
