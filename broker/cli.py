@@ -10,6 +10,7 @@ from pathlib import Path
 from rich.console import Console
 
 from broker.controller import Controller
+from broker.heap import freeze_startup_heap
 from broker.serve import HttpServer
 from broker.settings import load_settings
 from kiosk.logs import setup_logging
@@ -27,6 +28,7 @@ async def run(config: Path | None) -> int:
     http = HttpServer(controller, settings.http.host, settings.http.port)
     try:
         await http.start()
+        freeze_startup_heap()
         dialect = controller.db.dialect if controller.db else "?"
         console.print(f"controller up: http://{settings.http.host}:{http.port}/  "
                       f"broker {settings.broker.host}:{settings.broker.port} "

@@ -24,6 +24,7 @@ from broker import storage
 from broker.controller import Controller
 from broker.demo_checkout import demo_pos_loop, seed_store_locations
 from broker.demo_content import seed_demo_content
+from broker.heap import freeze_startup_heap
 from broker.mosquitto import free_port
 from broker.serve import HttpServer, port_free
 from broker.settings import Settings
@@ -64,6 +65,7 @@ async def run_demo(args: argparse.Namespace) -> int:
         with console.status("starting Mosquitto and the controller…"):
             await controller.start()
             await http.start()
+            freeze_startup_heap()
         creds_files = await _provision(controller, data_dir, args.terminals_per_store)
         with console.status("drawing sample creatives and booking the demo campaigns…"):
             tokens = await seed_demo_content(controller, data_dir)
