@@ -6,7 +6,7 @@ Measures in one run:
   events  the controller path: validate, deduplicate, commit to SQLite, acknowledge —
           timed until every event is committed *and* every terminal's outbox is empty.
 
-Both are measured --rounds times (default 3), in pairs: raw, then controller. The last line is
+Both are measured --rounds times (default 5), in pairs: raw, then controller. The last line is
 one JSON object: the medians ("events_per_s", "raw_events_per_s", "ratio": the median of the
 rounds' ratios, with "ratio_min" and "ratio_max"), and "lost", "duplicated" summed over rounds.
 Usage: python bench/ingest.py [--terminals 1000] [--events 500] [--rounds 3]
@@ -16,12 +16,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import logging
 import os
 import statistics
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -34,6 +36,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from broker import storage
 from broker.controller import Controller
+from broker.heap import freeze_startup_heap
 from broker.mosquitto import BrokerConfig, ManagedBroker, free_port, generate_password
 from broker.settings import Settings
 from kiosk.credentials import DeviceCredentials
@@ -62,6 +65,42 @@ class CpuMeter:
 
     def used(self) -> dict[str, float]:
         return {name: round(self._cpu(p) - self.start[name], 2) for name, p in self.procs.items()}
+
+
+class ThreadMeter:
+    """CPU seconds per thread of this process (the controller's event loop, its SQLite writer)."""
+
+    def __init__(self) -> None:
+        self.start = self._now()
+
+    @staticmethod
+    def _now() -> dict[str, float]:
+        names = {t.native_id: t.name for t in threading.enumerate()}
+        return {names.get(t.id, str(t.id)): t.user_time + t.system_time
+                for t in psutil.Process().threads()}
+
+    def used(self) -> dict[str, float]:
+        return {name: round(cpu - self.start.get(name, 0.0), 2)
+                for name, cpu in self._now().items() if cpu - self.start.get(name, 0.0) >= 0.05}
+
+
+class GcMeter:
+    """Seconds this process spent in the cyclic garbage collector."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self._t0 = 0.0
+        gc.callbacks.append(self._on_gc)
+
+    def _on_gc(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._t0 = time.perf_counter()
+        else:
+            self.seconds += time.perf_counter() - self._t0
+
+    def stop(self) -> float:
+        gc.callbacks.remove(self._on_gc)
+        return round(self.seconds, 2)
 
 
 class FleetProcess:
@@ -137,14 +176,17 @@ async def raw_path(broker: ManagedBroker, fleet: FleetProcess, total: int, per: 
 
 async def controller_path(broker: ManagedBroker, fleet: FleetProcess,
                           creds: list[DeviceCredentials], per: int,
-                          data_dir: Path, flush_rows: int) -> dict[str, float | int]:
+                          data_dir: Path, flush_rows: int,
+                          ack_hold_s: float) -> dict[str, float | int]:
     settings = Settings.model_validate({
-        "controller": {"data_dir": data_dir, "ingest_max_rows": flush_rows},
+        "controller": {"data_dir": data_dir, "ingest_max_rows": flush_rows,
+                       "ingest_ack_hold_s": ack_hold_s},
         "broker": {"mode": "external", "port": broker.endpoint.port,
                    "controller_password": CONTROLLER_PASSWORD},
     })
     controller = Controller(settings, broker=broker)
     await controller.start()
+    freeze_startup_heap()  # as `store-controller run` does once it is up
     assert controller.db is not None and controller.ingest is not None
     await fleet.start("controller")
     total = per * len(creds)
@@ -152,6 +194,7 @@ async def controller_path(broker: ManagedBroker, fleet: FleetProcess,
     await fleet.expect("EMITTED")
     cpu = CpuMeter({"controller": os.getpid(), "mosquitto": broker.pid or 0,
                     "terminals": fleet.proc.pid if fleet.proc else 0})
+    threads, gc_meter = ThreadMeter(), GcMeter()
     t0 = time.perf_counter()
     await fleet.send("GO")
     await fleet.send("DRAIN 600")
@@ -166,7 +209,8 @@ async def controller_path(broker: ManagedBroker, fleet: FleetProcess,
     elapsed = time.perf_counter() - t0
     console.print(f"all committed after {committed_s:.2f}s, all acknowledged after {elapsed:.2f}s"
                   f" ({controller.ingest.stats.flushes} commits, {controller.ingest.stats.acks}"
-                  f" acks); CPU seconds: {cpu.used()}")
+                  f" acks); CPU seconds: {cpu.used()}; controller threads: {threads.used()},"
+                  f" of which in the garbage collector: {gc_meter.stop()}")
     await fleet.stop()
     stored = await storage.count_events(controller.db)
     distinct = expected_present = 0
@@ -187,7 +231,9 @@ async def main() -> None:
     ap.add_argument("--events", type=int, default=500, help="events per terminal")
     ap.add_argument("--flush-rows", type=int, default=5000,
                     help="controller setting ingest_max_rows (events per commit)")
-    ap.add_argument("--rounds", type=int, default=3,
+    ap.add_argument("--ack-hold-s", type=float, default=2.0,
+                    help="controller setting ingest_ack_hold_s (how long an ack may be held)")
+    ap.add_argument("--rounds", type=int, default=5,
                     help="raw path then controller path, this many times; medians reported")
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
@@ -212,7 +258,7 @@ async def main() -> None:
                 raws.append(await raw_path(broker, fleet, total, args.events))
                 ctls.append(await controller_path(broker, fleet, creds, args.events,
                                                   Path(tmp) / f"controller-{n}",
-                                                  args.flush_rows))
+                                                  args.flush_rows, args.ack_hold_s))
                 console.print(f"round {n + 1}: controller {ctls[-1]['events_per_s']:,.0f}/s, "
                               f"raw {raws[-1]:,.0f}/s, "
                               f"ratio {ctls[-1]['events_per_s'] / raws[-1]:.3f}")

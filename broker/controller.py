@@ -101,7 +101,8 @@ class Controller:
         await self.db.create_schema()
         self.ingest = EventIngest(self._insert, self._publish_ack,
                                   max_rows=s.controller.ingest_max_rows,
-                                  max_delay_s=s.controller.ingest_max_delay_s)
+                                  max_delay_s=s.controller.ingest_max_delay_s,
+                                  ack_hold_s=s.controller.ingest_ack_hold_s)
         link_port = (self.broker.endpoint.controller if self.broker
                      else s.broker.controller_port or s.broker.port)
         self.link = ControllerLink(self, host=s.broker.host, port=link_port,

@@ -39,6 +39,9 @@ class ControllerSection(_Section):
     command_sweep_s: float = Field(default=1.0, gt=0)
     ingest_max_rows: int = Field(default=5000, ge=1)
     ingest_max_delay_s: float = Field(default=0.05, gt=0)
+    # How long a device's ack may wait for more of its events (`EventBatch.more`): well under
+    # the terminals' resend timeout (`AgentConfig.resend_after_s`, 10 s).
+    ingest_ack_hold_s: float = Field(default=2.0, ge=0, le=5)
 
 
 class BrokerSection(_Section):

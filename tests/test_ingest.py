@@ -9,7 +9,7 @@ import pytest
 from broker.ingest import EventIngest
 from broker.storage import BatchRow
 from kiosk.wire import codec
-from kiosk.wire.batch_decoder import DecodedBatch, decode_event_batch
+from kiosk.wire.batch_decoder import DecodedBatch, decode_event_batch, rows_of
 from kiosk.wire.messages import Event, EventAck, EventBatch
 
 
@@ -27,8 +27,8 @@ class MemorySink:
             self.fail_next -= 1
             raise ConnectionError("database went away")
         new = 0
-        for device, events, _received in batches:
-            for seq, ts_ms, kind, data in events:
+        for device, rows, _received in batches:
+            for seq, ts_ms, kind, data in rows_of(rows):
                 if (device, seq) not in self.rows:
                     self.rows[(device, seq)] = {"seq": seq, "ts_ms": ts_ms, "type": kind,
                                                 "data": orjson.loads(data)}
@@ -37,10 +37,10 @@ class MemorySink:
         return new
 
 
-def batch(device: str, first: int, n: int) -> DecodedBatch:
+def batch(device: str, first: int, n: int, *, more: bool = False) -> DecodedBatch:
     b = EventBatch(device_id=device, events=[
         Event(seq=s, ts_ms=1000 + s, type="touch", data={"x": s}) for s in range(first, first + n)
-    ])
+    ], more=more)
     return decode_event_batch(codec.encode(b))
 
 
@@ -194,7 +194,7 @@ async def test_an_ack_waits_one_flush_for_batches_already_buffered(acks: list) -
 
     class Racing(MemorySink):
         async def __call__(self, batches: Sequence[BatchRow]) -> int:
-            if self.commits == 0:
+            if sink.commits == 0:
                 await ingest.submit(batch("dev-a", 11, 10), 0)
                 await ingest.submit(batch("dev-a", 21, 10), 0)
             return await sink(batches)
@@ -211,9 +211,19 @@ async def test_an_ack_waits_one_flush_for_batches_already_buffered(acks: list) -
     assert ingest.stats.acks == 2
 
 
-async def test_an_ack_is_held_at_most_once(acks: list) -> None:
-    """A device whose next batch is always already waiting is still acked every other flush."""
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_an_ack_is_held_at_most_ack_hold_s(acks: list) -> None:
+    """A device whose next batch is always already waiting is still acked once its oldest
+    held seq has waited `ack_hold_s`, and then the hold starts over."""
     sink = MemorySink()
+    clock = Clock()
     ingest: EventIngest
     sent = [1]
 
@@ -222,14 +232,66 @@ async def test_an_ack_is_held_at_most_once(acks: list) -> None:
 
     class Busy(MemorySink):
         async def __call__(self, batches: Sequence[BatchRow]) -> int:
-            if sent[0] <= 16:  # the next batch arrives during every commit
+            clock.now += 0.4  # each commit takes 0.4 s
+            if sent[0] <= 26:  # the next batch arrives during every commit
                 sent[0] += 5
                 await ingest.submit(batch("dev-a", sent[0], 5), 0)
             return await sink(batches)
 
-    ingest = EventIngest(Busy(), publish)
+    ingest = EventIngest(Busy(), publish, ack_hold_s=1.0, clock=clock)
     await ingest.submit(batch("dev-a", 1, 5), 0)
-    for _ in range(6):
+    for _ in range(8):
         await ingest.flush()
     await ingest.drain_acks()
-    assert [a.ranges for _, a in acks] == [[(1, 10)], [(11, 20)], [(21, 25)]]
+    # commits at 100.4 .. 103.2; holds from 100.4 and 101.6 run out at 101.6 and 102.8
+    assert [a.ranges for _, a in acks] == [[(1, 20)], [(21, 35)]]
+    assert len(sink.rows) == 35
+
+
+async def test_more_holds_the_ack_until_the_last_batch_of_a_run(acks: list) -> None:
+    """Batches marked `more` are committed at once but acked together with the device's
+    next batch without `more`: one ack for the run; other devices are acked per commit."""
+    sink = MemorySink()
+    clock = Clock()
+
+    async def publish(device: str, ack: EventAck) -> None:
+        for lo, hi in ack.ranges:
+            assert all((device, s) in sink.rows for s in range(lo, hi + 1))
+        acks.append((device, ack))
+
+    ingest = EventIngest(sink, publish, ack_hold_s=2.0, clock=clock)
+    for first in (1, 11, 21):
+        await ingest.submit(batch("dev-a", first, 10, more=True), 0)
+        await ingest.submit(batch("dev-b", first, 10), 0)
+        await ingest.flush()
+        clock.now += 0.3
+    await ingest.drain_acks()
+    assert [d for d, _ in acks] == ["dev-b"] * 3 and len(sink.rows) == 60
+    await ingest.submit(batch("dev-a", 31, 5), 0)  # no `more`: the run is over
+    await ingest.flush()
+    await ingest.drain_acks()
+    assert acks[3:] == [("dev-a", EventAck(ranges=[(1, 35)]))]
+    assert ingest.stats.acks == 4
+
+
+async def test_a_held_ack_goes_out_when_the_promised_batch_never_comes(acks: list) -> None:
+    """A terminal said `more`, then went quiet (link lost, or its next batch went to another
+    controller): its committed events are acked `ack_hold_s` later with nothing arriving."""
+    sink = MemorySink()
+    got = asyncio.Event()
+
+    async def publish(device: str, ack: EventAck) -> None:
+        acks.append((device, ack))
+        got.set()
+
+    ingest = EventIngest(sink, publish, max_delay_s=0.01, ack_hold_s=0.2)
+    task = asyncio.create_task(ingest.run())
+    try:
+        await ingest.submit(batch("dev-a", 1, 10, more=True), 0)
+        loop = asyncio.get_running_loop()
+        t0 = loop.time()
+        await asyncio.wait_for(got.wait(), 5)
+        assert loop.time() - t0 >= 0.2
+        assert acks == [("dev-a", EventAck(ranges=[(1, 10)]))] and len(sink.rows) == 10
+    finally:
+        task.cancel()

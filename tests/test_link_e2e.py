@@ -29,6 +29,30 @@ async def test_events_arrive_once_and_leave_the_outbox(controller: Controller, r
     await wait_until(lambda: _empty(agent), timeout=10, what="outbox drained")
     assert await stored(controller, "sh-01-t1") == list(range(1, 251))
     assert agent.stats.events_acked == 250
+    # three batches, the first two marked `more`: one ack for the whole backlog
+    assert agent.stats.batches_sent == 3
+    assert controller.ingest is not None and controller.ingest.stats.acks == 1
+
+
+async def test_more_is_set_only_when_the_next_batch_follows_at_once(
+        controller: Controller, run_agent, tmp_path: Path, monkeypatch) -> None:
+    """With room for two batches in flight, a backlog goes out two batches per ack: the first
+    says `more`, the second fills the window and does not (its ack must not wait)."""
+    assert controller.ingest is not None
+    seen: list[tuple[int, int, bool]] = []
+    submit = controller.ingest.submit
+
+    async def spy(batch, received_ms: int) -> None:
+        seen.append((batch.seqs[0], batch.seqs[-1], batch.more))
+        await submit(batch, received_ms)
+
+    monkeypatch.setattr(controller.ingest, "submit", spy)
+    creds = await provision(controller, "sh-01-t9")
+    agent = await run_agent(agent_for(creds, tmp_path, max_inflight_batches=2))
+    await agent.record_many([("ad.impression", {"i": i}) for i in range(350)])
+    await wait_until(lambda: _empty(agent), timeout=10, what="outbox drained")
+    assert seen == [(1, 100, True), (101, 200, False), (201, 300, True), (301, 350, False)]
+    assert await stored(controller, "sh-01-t9") == list(range(1, 351))
 
 
 async def _empty(agent) -> bool:

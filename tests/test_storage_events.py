@@ -167,12 +167,12 @@ async def test_decoded_batches_are_stored_with_data_as_sent_and_deduplicated(
     from broker.storage import insert_event_batches, list_events
     from kiosk.wire.batch_decoder import decode_event_batch
 
-    def events(device: str, seqs: range) -> list:
+    def events(device: str, seqs: range) -> bytes:
         # spaces and an escaped quote: the stored `data` is the terminal's text, untouched
         return decode_event_batch(json.dumps({"device_id": device, "events": [
             {"seq": s, "ts_ms": 1_000 + s, "type": "ad.touch",
              "data": {"x": s, "name": 'ümlaut "q"'}} for s in seqs]}, ensure_ascii=False)
-        ).events
+        ).rows
 
     first = [("term-0001", events("term-0001", range(1, 6)), 77),
              ("term-0002", events("term-0002", range(1, 3)), 78)]
@@ -187,5 +187,46 @@ async def test_decoded_batches_are_stored_with_data_as_sent_and_deduplicated(
     assert json.loads(seq4[4]) == {"x": 4, "name": 'ümlaut "q"'}
     no_data = decode_event_batch(b'{"device_id": "term-0003", "events": '
                                  b'[{"seq": 1, "ts_ms": 5, "type": "t"}]}')
-    await insert_event_batches(db, [("term-0003", no_data.events, 1)])
+    await insert_event_batches(db, [("term-0003", no_data.rows, 1)])
     assert (await list_events(db, "term-0003"))[0][4] == "{}"
+
+
+# ---- property: the flush statement stores exactly what the decoder validated ---------------
+
+_json_scalars = (st.none() | st.booleans() | st.integers(-2**70, 2**70)
+                 | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=8))
+_data_objects = st.dictionaries(st.text(max_size=6), st.recursive(
+    _json_scalars, lambda kids: st.lists(kids, max_size=3)
+    | st.dictionaries(st.text(max_size=4), kids, max_size=3), max_leaves=8), max_size=4)
+
+
+@settings(max_examples=60, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(batches=st.lists(st.tuples(
+    st.lists(st.tuples(st.integers(1, 40), st.integers(0, 32_503_680_000_000), _event_types,
+                       _data_objects),
+             min_size=1, max_size=6, unique_by=lambda e: e[0]),
+    st.sampled_from([{}, {"ensure_ascii": False}, {"indent": 1}, {"separators": (",", ":")}]),
+    st.integers(0, 2**45)), min_size=1, max_size=4))
+async def test_flushed_batches_store_exactly_the_validated_rows(
+        db: Database, batches: list) -> None:
+    """Unicode, escapes, big numbers and the sender's own spacing come out of SQLite's JSON
+    expansion byte for byte as the decoder passed them, and repeats count as not new."""
+    from broker.storage import insert_event_batches, list_events
+    from kiosk.wire.batch_decoder import decode_event_batch, rows_of
+
+    device = f"flush{next(_examples):06d}"
+    expected: dict[int, EventRow] = {}
+    flush = []
+    for events, style, received_ms in batches:
+        payload = json.dumps({"device_id": device, "events": [
+            {"seq": seq, "ts_ms": ts, "type": kind, "data": data}
+            for seq, ts, kind, data in events]}, **style)
+        rows = decode_event_batch(payload).rows
+        flush.append((device, rows, received_ms))
+        for seq, ts, kind, data in rows_of(rows):
+            assert json.loads(data) == next(e[3] for e in events if e[0] == seq)
+            expected.setdefault(seq, (device, seq, ts, kind, data, received_ms))
+    assert await insert_event_batches(db, flush) == len(expected)
+    assert await list_events(db, device) == [expected[s] for s in sorted(expected)]
+    assert await insert_event_batches(db, flush) == 0

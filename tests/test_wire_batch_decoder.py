@@ -28,7 +28,7 @@ _valid_batches = st.fixed_dictionaries({
          "type": st.sampled_from(["ad.play", "touch", "pay.done"])},
         optional={"data": st.dictionaries(st.text(max_size=4), json_values, max_size=3)}),
         min_size=1, max_size=5, unique_by=lambda e: e["seq"])},
-    optional={"v": st.just(1)})
+    optional={"v": st.just(1), "more": st.booleans()})
 _MUTATIONS: dict[str, Any] = {
     "seq0": ("event", "seq", 0), "seq_big": ("event", "seq", 2**62 + 1),
     "seq_float": ("event", "seq", 1.5), "seq_whole_float": ("event", "seq", 1.0),
@@ -42,7 +42,8 @@ _MUTATIONS: dict[str, Any] = {
     "batch_extra": ("batch", "x", 1), "device_bad": ("batch", "device_id", "bad id"),
     "device_newline": ("batch", "device_id", "till-01\n"), "no_events": ("batch", "events", []),
     "events_obj": ("batch", "events", {"seq": 1}), "dup_seq": ("dup", None, None),
-    "too_many": ("many", None, None),
+    "too_many": ("many", None, None), "more_text": ("batch", "more", "true"),
+    "more_int": ("batch", "more", 1), "more_null": ("batch", "more", None),
 }
 
 
@@ -79,6 +80,7 @@ def test_accepts_exactly_what_the_model_accepts_and_yields_its_events(
         return
     batch = decode_event_batch(payload)
     assert batch.device_id == model.device_id and batch.seqs == model.seqs
+    assert batch.more == model.more == doc.get("more", False)
     for (seq, ts_ms, kind, data), event in zip(batch.events, model.events, strict=True):
         assert (seq, ts_ms, kind) == (event.seq, event.ts_ms, event.type)
         assert json.loads(data) == event.data

@@ -262,9 +262,14 @@ class KioskAgent:
                 self.stats.resends += 1
                 inflight.reset()
             if len(inflight.batches) < cfg.max_inflight_batches:
-                events = await self.store.pending(inflight.sent_upto, cfg.batch_size)
+                # One more than a batch: whether the next batch goes out right after this one
+                # (`more`: the controller may then cover both with one ack).
+                events = await self.store.pending(inflight.sent_upto, cfg.batch_size + 1)
                 if events:
-                    batch = EventBatch(device_id=cfg.device_id, events=events)
+                    more = (len(events) > cfg.batch_size
+                            and len(inflight.batches) + 1 < cfg.max_inflight_batches)
+                    events = events[:cfg.batch_size]
+                    batch = EventBatch(device_id=cfg.device_id, events=events, more=more)
                     inflight.batches[events[-1].seq] = time.monotonic()
                     inflight.sent_upto = events[-1].seq
                     await self._publish(Channel.EVENTS, batch)

@@ -13,6 +13,7 @@ from pydantic import (
     ConfigDict,
     Field,
     JsonValue,
+    StrictBool,
     field_validator,
     model_validator,
 )
@@ -49,8 +50,12 @@ class Event(BaseModel):
 
 
 class EventBatch(WireModel):
+    """Events from a terminal's outbox. `more`: the terminal sends its next batch at once, so
+    the controller may hold this batch's ack briefly and cover both with one."""
+
     device_id: DeviceId
     events: Annotated[list[Event], Field(min_length=1, max_length=MAX_EVENTS_PER_BATCH)]
+    more: StrictBool = False
 
     @property
     def seqs(self) -> list[int]:
