@@ -9,7 +9,7 @@ Measures in one run:
 Both are measured --rounds times (default 5), in pairs: raw, then controller. The last line is
 one JSON object: the medians ("events_per_s", "raw_events_per_s", "ratio": the median of the
 rounds' ratios, with "ratio_min" and "ratio_max"), and "lost", "duplicated" summed over rounds.
-Usage: python bench/ingest.py [--terminals 1000] [--events 500] [--rounds 3]
+Usage: python bench/ingest.py [--terminals 1000] [--events 500] [--rounds 5] [--ack-hold-s 2]
 """
 
 from __future__ import annotations

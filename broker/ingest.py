@@ -14,8 +14,8 @@ much longer timeout), and ends as soon as neither reason holds. bench/ingest.py,
 terminals × 5 batches: 1,000–1,300 acks, against ~5,000 without holding, and 10–25% more
 events per second (the terminals handle fewer acks, the broker routes fewer).
 
-Loop-bound; the sink (storage), the ack publisher and the clock are injected, so tests can drive
-it without a broker, a database or sleeping.
+Loop-bound; the sink (storage), the ack publisher and the clock of ack holds are injected, so
+tests can drive it without a broker, a database or sleeping through holds.
 """
 
 from __future__ import annotations
